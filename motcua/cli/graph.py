@@ -1,0 +1,9 @@
+"""Placeholder: filled in by its own change."""
+
+import click
+
+
+@click.command()
+def graph() -> None:
+    """Not yet built."""
+    raise click.ClickException("not yet built")

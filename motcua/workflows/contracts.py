@@ -1,0 +1,174 @@
+"""What crosses the ProcedureWorkflow boundary: start input, Updates, query and result.
+
+These names are an interface for the CLI, the API and Temporal's own tools (see
+DESIGN.md, "Names that outside tools rely on").
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+from temporalio.common import SearchAttributeKey
+
+from motcua.workflows.dsl.model import ProcedureDefinition
+
+WORKFLOW_TYPE = "ProcedureWorkflow"
+TASK_QUEUE = "motcua"
+
+DOSSIER_CODE = SearchAttributeKey.for_keyword("DossierCode")
+PROCEDURE_ID = SearchAttributeKey.for_keyword("ProcedureId")
+CASE_STATUS = SearchAttributeKey.for_keyword("CaseStatus")
+AGENCY = SearchAttributeKey.for_keyword("Agency")
+DUE_AT = SearchAttributeKey.for_datetime("DueAt")
+SEARCH_ATTRIBUTES = (DOSSIER_CODE, PROCEDURE_ID, CASE_STATUS, AGENCY, DUE_AT)
+
+
+class CaseStatus(StrEnum):
+    running = "running"
+    waiting_officer = "waiting_officer"
+    waiting_citizen = "waiting_citizen"
+    stalled = "stalled"
+    completed = "completed"
+    rejected = "rejected"
+    aborted = "aborted"
+    failed = "failed"
+
+
+class CompiledProcedure(BaseModel):
+    """A validated definition pinned to a case, with its content hash."""
+
+    definition: ProcedureDefinition
+    hash: str
+
+
+class CaseStart(BaseModel):
+    """The start input: everything a case needs, so its history is self-contained."""
+
+    dossier_code: str
+    procedure: CompiledProcedure
+    members: dict[str, CompiledProcedure] = Field(
+        default_factory=dict, description="Child procedures a bundle may start, by id"
+    )
+    dossier: dict[str, Any] = Field(default_factory=dict)
+    channel: str = Field("online", description="'online' or the one-stop centre that received it")
+    parent: str | None = None
+
+
+class DecideInput(BaseModel):
+    step_id: str
+    action: str
+    role: str
+    agency: str
+    actor: str
+    comment: str = ""
+    form: dict[str, Any] = Field(default_factory=dict)
+    missing: list[str] = Field(
+        default_factory=list, description="For request_supplement: everything missing"
+    )
+
+
+class Decision(BaseModel):
+    step_id: str
+    action: str
+    role: str
+    agency: str
+    actor: str
+    comment: str = ""
+    form: dict[str, Any] = Field(default_factory=dict)
+    missing: list[str] = Field(default_factory=list)
+    at: datetime
+
+
+ResumeAction = Literal["retry", "provide", "skip", "abort"]
+
+
+class ResumeInput(BaseModel):
+    step_id: str
+    action: ResumeAction
+    actor: str
+    reason: str
+    result: dict[str, Any] | None = None
+
+
+class ResumeRecord(BaseModel):
+    step_id: str
+    action: ResumeAction
+    actor: str
+    reason: str
+    at: datetime
+
+
+class SupplementInput(BaseModel):
+    step_id: str
+    actor: str
+    documents: dict[str, Any] = Field(default_factory=dict)
+    note: str = ""
+
+
+class OpenTask(BaseModel):
+    step_id: str
+    role: str
+    agency: str
+    actions: list[str]
+    opened_at: datetime
+    due_at: datetime | None = None
+    escalated: bool = False
+    escalate_to: str | None = None
+    waiting_for: Literal["officer", "citizen"] = "officer"
+    supplement_due_at: datetime | None = None
+    missing: list[str] = Field(default_factory=list)
+
+
+class Stall(BaseModel):
+    step_id: str
+    activity: str
+    error: str
+    attempts: int
+    since: datetime
+    skippable: bool = False
+
+
+class Event(BaseModel):
+    """One entry of the case's own timeline (what happened, not who the citizen is)."""
+
+    at: datetime
+    step_id: str | None
+    kind: str
+    detail: str = ""
+
+
+class CaseState(BaseModel):
+    dossier_code: str
+    procedure_id: str
+    procedure_version: int
+    definition_hash: str
+    status: CaseStatus
+    current_steps: list[str] = Field(default_factory=list)
+    started_at: datetime
+    due_at: datetime | None = None
+    open_tasks: list[OpenTask] = Field(default_factory=list)
+    stalls: list[Stall] = Field(default_factory=list)
+    decisions: list[Decision] = Field(default_factory=list)
+    resumes: list[ResumeRecord] = Field(default_factory=list)
+    children: dict[str, str] = Field(default_factory=dict, description="step id -> status")
+    events: list[Event] = Field(default_factory=list)
+    reason: str | None = None
+    output: dict[str, Any] = Field(default_factory=dict)
+
+
+class CaseResult(BaseModel):
+    dossier_code: str
+    status: CaseStatus
+    reason: str | None = None
+    output: dict[str, Any] = Field(default_factory=dict)
+    children: dict[str, str] = Field(default_factory=dict)
+
+
+class EventInput(BaseModel):
+    """Signal `event`: something a `wait: {event: name}` step waits for."""
+
+    name: str
+    data: dict[str, Any] = Field(default_factory=dict)

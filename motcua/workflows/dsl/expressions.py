@@ -1,0 +1,135 @@
+"""Expressions: Jinja2 in an immutable sandbox, the same language as the templates.
+
+A value that is exactly ``"{{ expr }}"`` keeps its type (number, dict, list); any other
+string containing ``{{`` renders as text; everything else is a literal. `when:` guards are
+bare expressions (``"review.action == 'approve'"``); braces around them are accepted too.
+
+Evaluation is a pure function of the scope it is given, so the workflow can call it:
+the interpreter puts the workflow clock in the scope as ``now``. Missing names are errors
+(StrictUndefined), never a silent empty string.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from jinja2 import StrictUndefined, TemplateSyntaxError, meta, nodes
+from jinja2.exceptions import SecurityError, UndefinedError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+_WHOLE = re.compile(r"^\s*\{\{(.*)\}\}\s*$", re.DOTALL)
+
+
+class ExpressionError(Exception):
+    """An expression that does not parse or cannot be evaluated, with the offending text."""
+
+    def __init__(self, expression: str, message: str) -> None:
+        super().__init__(f"{message} in expression {expression!r}")
+        self.expression = expression
+        self.message = message
+
+
+def _make_env() -> ImmutableSandboxedEnvironment:
+    env = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+    return env
+
+
+ENV = _make_env()
+
+
+def _whole_expression(value: str) -> str | None:
+    """The inner expression if `value` is exactly one ``{{ ... }}``, else None."""
+    m = _WHOLE.match(value)
+    if not m or "{{" in m.group(1) or "}}" in m.group(1):
+        return None
+    return m.group(1).strip()
+
+
+def is_template(value: Any) -> bool:
+    return isinstance(value, str) and "{{" in value
+
+
+def evaluate(value: Any, scope: Mapping[str, Any]) -> Any:
+    """Evaluate every expression inside `value` (recursing into dicts and lists)."""
+    if isinstance(value, dict):
+        return {k: evaluate(v, scope) for k, v in value.items()}
+    if isinstance(value, list):
+        return [evaluate(v, scope) for v in value]
+    if not isinstance(value, str) or "{{" not in value:
+        return value
+    inner = _whole_expression(value)
+    try:
+        if inner is not None:
+            return _unwrap(ENV.compile_expression(inner, undefined_to_none=False)(**scope))
+        return ENV.from_string(value).render(**scope)
+    except TemplateSyntaxError as e:
+        raise ExpressionError(value, f"syntax error: {e.message}") from None
+    except SecurityError as e:
+        raise ExpressionError(value, f"refused by the sandbox: {e}") from None
+    except UndefinedError as e:
+        raise ExpressionError(value, f"undefined name: {e.message}") from None
+    except Exception as e:  # noqa: BLE001 - any evaluation error is the expression's fault
+        raise ExpressionError(value, f"{type(e).__name__}: {e}") from None
+
+
+def condition(expression: str, scope: Mapping[str, Any]) -> bool:
+    """Evaluate a `when:` guard to a bool."""
+    inner = _whole_expression(expression)
+    text = inner if inner is not None else expression
+    try:
+        return bool(ENV.compile_expression(text, undefined_to_none=False)(**scope))
+    except TemplateSyntaxError as e:
+        raise ExpressionError(expression, f"syntax error: {e.message}") from None
+    except SecurityError as e:
+        raise ExpressionError(expression, f"refused by the sandbox: {e}") from None
+    except UndefinedError as e:
+        raise ExpressionError(expression, f"undefined name: {e.message}") from None
+    except Exception as e:  # noqa: BLE001
+        raise ExpressionError(expression, f"{type(e).__name__}: {e}") from None
+
+
+def _unwrap(value: Any) -> Any:
+    # StrictUndefined never reaches here; markup strings become plain str for serialisation.
+    if isinstance(value, str) and type(value) is not str:
+        return str(value)
+    return value
+
+
+def parse_error(value: str, *, bare: bool = False) -> str | None:
+    """The syntax error of a template string or bare expression, or None if it parses."""
+    try:
+        _parse(value, bare=bare)
+    except TemplateSyntaxError as e:
+        return e.message or "syntax error"
+    return None
+
+
+def _parse(value: str, *, bare: bool) -> nodes.Template:
+    inner = _whole_expression(value)
+    if bare and inner is None:
+        return ENV.parse("{{ " + value + " }}")
+    return ENV.parse(value)
+
+
+def names_used(value: str, *, bare: bool = False) -> set[str]:
+    """Top-level names an expression or template reads (empty if it does not parse)."""
+    try:
+        return set(meta.find_undeclared_variables(_parse(value, bare=bare)))
+    except TemplateSyntaxError:
+        return set()
+
+
+def strings_in(value: Any) -> list[tuple[tuple[str | int, ...], str]]:
+    """(relative path, string) for every template string inside a nested value."""
+    found: list[tuple[tuple[str | int, ...], str]] = []
+    if isinstance(value, dict):
+        for k, v in value.items():
+            found += [((k, *p), s) for p, s in strings_in(v)]
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            found += [((i, *p), s) for p, s in strings_in(v)]
+    elif is_template(value):
+        found.append(((), value))
+    return found

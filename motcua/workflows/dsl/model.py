@@ -1,0 +1,426 @@
+"""The procedure language: pydantic models for a whole procedure definition.
+
+These models are the single source of the language's schema: the loader validates YAML
+against them, `motcua schema` exports them as JSON Schema, and the workflow receives the
+validated definition in its start input. Cross-reference checks (names, roles, activities,
+reachability) live in `validation.py`; these models only check shape and types.
+
+Every step is a mapping with an `id`, an optional `when` guard, and exactly one *kind key*
+(`call`, `task`, `parallel`, ...). The kind key selects the model.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+)
+
+IDENT = r"^[a-z_][a-z0-9_]*$"
+PROCEDURE_ID = r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$"
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+
+
+def parse_duration(value: Any) -> float:
+    """'30s', '5m', '2h', '3d' or a number of seconds -> seconds."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as '30s', '5m', '2h' or '3d'")
+    if isinstance(value, int | float):
+        if value < 0:
+            raise ValueError("a duration cannot be negative")
+        return float(value)
+    if isinstance(value, str):
+        m = _DURATION.match(value)
+        if m:
+            return float(m.group(1)) * _UNIT_SECONDS[m.group(2)]
+    raise ValueError(f"expected a duration such as '30s', '5m', '2h' or '3d', got {value!r}")
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+
+
+class Strict(BaseModel):
+    """Base for every language node: unknown keys are errors, `with` is spelled `with`."""
+
+    model_config = ConfigDict(
+        extra="forbid", populate_by_name=True, serialize_by_alias=True, frozen=False
+    )
+
+
+# ---------------------------------------------------------------- dossier schema
+
+FieldType = Literal[
+    "string",
+    "text",
+    "int",
+    "number",
+    "bool",
+    "date",
+    "datetime",
+    "pid",  # 12-digit personal id (số định danh cá nhân)
+    "phone",
+    "email",
+    "province_code",
+    "commune_code",
+    "enum",
+    "object",
+    "list",
+    "file",
+]
+
+
+class FieldSpec(Strict):
+    """One typed field of a dossier, a task form or a step's result."""
+
+    type: FieldType = "string"
+    title: str | None = Field(None, description="Label shown to citizens/officers (Vietnamese)")
+    required: bool = True
+    enum: list[str] | None = Field(None, description="Allowed values for type 'enum'")
+    pattern: str | None = Field(None, description="Regular expression a string must match")
+    fields: dict[str, FieldSpec] | None = Field(None, description="Members of type 'object'")
+    items: FieldSpec | None = Field(None, description="Element type of type 'list'")
+    default: Any = None
+    prefill: str | None = Field(
+        None, description="Expression that pre-fills this field from a prefill look-up"
+    )
+
+
+Schema = dict[str, FieldSpec]
+
+
+# ---------------------------------------------------------------- shared parts
+
+
+class SLA(Strict):
+    """A deadline in Vietnamese working days (0 = the same working day)."""
+
+    working_days: int = Field(ge=0)
+    cutoff: str | None = Field(
+        None,
+        pattern=r"^([01]\d|2[0-3]):[0-5]\d$",
+        description="Local time after which a same-day dossier counts from the next working day",
+    )
+
+
+class RetrySpec(Strict):
+    max_attempts: int = Field(3, ge=1)
+    initial_interval: Duration = 1.0
+    backoff: float = Field(2.0, ge=1.0)
+    max_interval: Duration = 60.0
+
+
+class StepBase(Strict):
+    id: str = Field(pattern=IDENT)
+    title: str | None = None
+    when: str | None = Field(None, description="Expression; the step is skipped when false")
+
+
+# ---------------------------------------------------------------- step kinds
+
+
+class UndoSpec(Strict):
+    """How `compensate` undoes a call that wrote to a registry."""
+
+    call: str
+    with_: dict[str, Any] = Field(default_factory=dict, alias="with")
+
+
+class CallStep(StepBase):
+    """Call a registered activity; its result is bound to the step id."""
+
+    call: str = Field(description="Registered activity name, e.g. population.get_citizen")
+    with_: dict[str, Any] = Field(default_factory=dict, alias="with")
+    timeout: Duration = 30.0
+    retry: RetrySpec = Field(default_factory=RetrySpec)
+    on_exhausted: Literal["stall", "fail", "continue"] = "stall"
+    skippable: bool = False
+    result: Schema | None = Field(None, description="Schema of a result an officer may provide")
+    undo: UndoSpec | None = None
+
+
+class SupplementSpec(Strict):
+    working_days: int = Field(7, ge=0)
+    on_timeout: Literal["reject", "continue"] = "reject"
+
+
+TaskAction = str  # approve | reject | request_supplement, checked by the validator
+
+
+class TaskSpec(Strict):
+    role: str
+    agency: str = Field(description="Agency code or expression naming the competent agency")
+    actions: list[TaskAction] = Field(min_length=1)
+    instructions: str | None = None
+    form: Schema = Field(default_factory=dict)
+    sla: SLA | None = None
+    escalate_to: str | None = Field(None, description="Role told when the task is overdue")
+    supplement: SupplementSpec = Field(default_factory=SupplementSpec)
+
+
+class TaskStep(StepBase):
+    """An officer task; decided through the `decide` Update."""
+
+    task: TaskSpec
+
+
+class ParallelStep(StepBase):
+    """Named branches that run at the same time; the step ends when all have ended."""
+
+    parallel: dict[str, list[Step]] = Field(min_length=1)
+
+
+class SwitchCase(Strict):
+    when: str
+    steps: list[Step]
+
+
+class SwitchSpec(Strict):
+    cases: list[SwitchCase] = Field(min_length=1)
+    default: list[Step] = Field(default_factory=list)
+
+
+class SwitchStep(StepBase):
+    """Run the steps of the first case whose `when` holds, else `default`."""
+
+    switch: SwitchSpec
+
+
+class WaitSpec(Strict):
+    """Exactly one of duration, working_days or event."""
+
+    duration: Duration | None = None
+    working_days: int | None = Field(None, ge=0)
+    event: str | None = Field(None, pattern=IDENT)
+    timeout: Duration | None = Field(None, description="For event: give up after this long")
+
+
+class WaitStep(StepBase):
+    wait: WaitSpec
+
+
+class SetStep(StepBase):
+    """Bind names to values (expressions) for later steps."""
+
+    set: dict[str, Any] = Field(min_length=1)
+
+
+class FailSpec(Strict):
+    message: str
+    code: str = "PROCEDURE_FAILED"
+
+
+class FailStep(StepBase):
+    """End the case as failed (a technical or legal impossibility)."""
+
+    fail: FailSpec
+
+
+class RejectSpec(Strict):
+    reason: str
+
+
+class RejectStep(StepBase):
+    """End the case as rejected, with a reason the citizen reads."""
+
+    reject: RejectSpec
+
+
+class ProcedureSpec(Strict):
+    id: str = Field(pattern=PROCEDURE_ID)
+    input: dict[str, Any] = Field(default_factory=dict)
+    on_reject: Literal["continue", "reject", "fail"] = "continue"
+    on_fail: Literal["continue", "reject", "fail"] = "fail"
+
+
+class ProcedureStep(StepBase):
+    """Run another procedure as a child case (a member of an integrated bundle)."""
+
+    procedure: ProcedureSpec
+
+
+class CompensateSpec(Strict):
+    steps: list[str] | None = Field(
+        None, description="Steps to undo (default: every completed step with `undo`)"
+    )
+
+
+class CompensateStep(StepBase):
+    """Undo, newest first, earlier call steps that wrote to a registry."""
+
+    compensate: CompensateSpec = Field(default_factory=CompensateSpec)
+
+
+class DocumentSpec(Strict):
+    template: str
+    sign_as: str = Field(description="Agency whose certificate signs the document")
+    title: str | None = None
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class DocumentStep(StepBase):
+    """Sugar: render a template to PDF and sign it (call documents.issue)."""
+
+    document: DocumentSpec
+    timeout: Duration = 60.0
+    retry: RetrySpec = Field(default_factory=RetrySpec)
+
+    def as_call(self) -> CallStep:
+        return CallStep(
+            id=self.id,
+            title=self.title,
+            when=self.when,
+            call=DOCUMENT_ACTIVITY,
+            with_=self.document.model_dump(),
+            timeout=self.timeout,
+            retry=self.retry,
+        )
+
+
+class NotifySpec(Strict):
+    to: str = Field(description="Expression giving the recipient (a citizen record or address)")
+    template: str
+    channels: list[Literal["email", "sms", "app"]] = Field(default_factory=lambda: ["email"])
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class NotifyStep(StepBase):
+    """Sugar: send a templated notification (call notify.send)."""
+
+    notify: NotifySpec
+    timeout: Duration = 30.0
+    retry: RetrySpec = Field(default_factory=RetrySpec)
+
+    def as_call(self) -> CallStep:
+        return CallStep(
+            id=self.id,
+            title=self.title,
+            when=self.when,
+            call=NOTIFY_ACTIVITY,
+            with_=self.notify.model_dump(),
+            timeout=self.timeout,
+            retry=self.retry,
+            on_exhausted="continue",  # a failed notice must not block a legal decision
+        )
+
+
+DOCUMENT_ACTIVITY = "documents.issue"
+NOTIFY_ACTIVITY = "notify.send"
+
+STEP_KINDS: dict[str, type[StepBase]] = {
+    "call": CallStep,
+    "task": TaskStep,
+    "parallel": ParallelStep,
+    "switch": SwitchStep,
+    "wait": WaitStep,
+    "set": SetStep,
+    "fail": FailStep,
+    "reject": RejectStep,
+    "procedure": ProcedureStep,
+    "compensate": CompensateStep,
+    "document": DocumentStep,
+    "notify": NotifyStep,
+}
+
+
+def step_kind(value: Any) -> str | None:
+    """The kind key of a step given as a mapping or a model (None if it has none)."""
+    if isinstance(value, dict):
+        kinds = [k for k in STEP_KINDS if k in value]
+        return kinds[0] if len(kinds) == 1 else None
+    for kind, cls in STEP_KINDS.items():
+        if type(value) is cls:
+            return kind
+    return None
+
+
+Step = Annotated[
+    Annotated[CallStep, Tag("call")]
+    | Annotated[TaskStep, Tag("task")]
+    | Annotated[ParallelStep, Tag("parallel")]
+    | Annotated[SwitchStep, Tag("switch")]
+    | Annotated[WaitStep, Tag("wait")]
+    | Annotated[SetStep, Tag("set")]
+    | Annotated[FailStep, Tag("fail")]
+    | Annotated[RejectStep, Tag("reject")]
+    | Annotated[ProcedureStep, Tag("procedure")]
+    | Annotated[CompensateStep, Tag("compensate")]
+    | Annotated[DocumentStep, Tag("document")]
+    | Annotated[NotifyStep, Tag("notify")],
+    Discriminator(
+        step_kind,
+        custom_error_type="step_kind",
+        custom_error_message="a step needs exactly one kind key: " + ", ".join(STEP_KINDS),
+    ),
+]
+
+
+# ---------------------------------------------------------------- the procedure
+
+
+class Fee(Strict):
+    """Fees in VND; online submission is usually free."""
+
+    amount: int = Field(0, ge=0)
+    online: int | None = Field(None, ge=0)
+    note: str | None = None
+
+
+class DocumentDecl(Strict):
+    title: str
+    template: str
+
+
+class NotificationDecl(Strict):
+    title: str
+    template: str
+
+
+class ProcedureDefinition(Strict):
+    id: str = Field(pattern=PROCEDURE_ID)
+    version: int = Field(ge=1)
+    title: str = Field(description="Vietnamese title of the procedure")
+    code: str | None = Field(None, description="National procedure code, e.g. 1.001193")
+    legal_basis: list[str] = Field(default_factory=list)
+    agency: Literal["commune", "province", "national"]
+    fee: Fee = Field(default_factory=Fee)
+    sla: SLA
+    parameters: dict[str, Any] = Field(
+        default_factory=dict, description="Named figures (e.g. unconfirmed deadlines): `params.X`"
+    )
+    roles: list[str] = Field(default_factory=list, description="Roles that may act on tasks")
+    input: Schema = Field(default_factory=dict)
+    prefill: list[CallStep] = Field(
+        default_factory=list, description="Registry look-ups run before the form and at start"
+    )
+    steps: list[Step] = Field(min_length=1)
+    on_reject: list[Step] = Field(default_factory=list)
+    on_abort: list[Step] = Field(default_factory=list)
+    output: dict[str, Any] = Field(default_factory=dict)
+    documents: dict[str, DocumentDecl] = Field(default_factory=dict)
+    notifications: dict[str, NotificationDecl] = Field(default_factory=dict)
+
+
+for _model in (ParallelStep, SwitchCase, SwitchSpec, FieldSpec, ProcedureDefinition):
+    _model.model_rebuild()
+
+
+def iter_steps(steps: list[Any]) -> Any:
+    """Every step, nested ones included, depth first in document order."""
+    for step in steps:
+        yield step
+        if isinstance(step, ParallelStep):
+            for branch in step.parallel.values():
+                yield from iter_steps(branch)
+        elif isinstance(step, SwitchStep):
+            for case in step.switch.cases:
+                yield from iter_steps(case.steps)
+            yield from iter_steps(step.switch.default)
