@@ -1,0 +1,39 @@
+"""The worker: registers ProcedureWorkflow and every catalogued activity. Wiring only."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from motcua.activities.registry import catalogue
+from motcua.settings import get_settings
+from motcua.temporal import connect
+from motcua.workflows.procedure import ProcedureWorkflow
+
+
+def build_worker(
+    client: Client, *, task_queue: str | None = None, extra: list[Callable[..., Any]] | None = None
+) -> Worker:
+    return Worker(
+        client,
+        task_queue=task_queue or get_settings().task_queue,
+        workflows=[ProcedureWorkflow],
+        activities=[spec.fn for spec in catalogue(extra).values()],
+    )
+
+
+async def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    client = await connect()
+    worker = build_worker(client)
+    logging.getLogger("motcua.worker").info("worker polling task queue %s", worker.task_queue)
+    await worker.run()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

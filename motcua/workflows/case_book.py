@@ -1,0 +1,286 @@
+"""The case's own record inside the workflow: open tasks, stalls, decisions, timeline.
+
+ProcedureWorkflow decides *what* happens; CaseBook keeps track of it, derives the status,
+checks Updates before they are accepted, and mirrors status into search attributes
+(which carry no personal data: dossier code, procedure, status, agency, due date).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
+from temporalio.exceptions import ApplicationError
+
+from motcua.workflows.contracts import (
+    AGENCY,
+    CASE_STATUS,
+    DOSSIER_CODE,
+    DUE_AT,
+    PROCEDURE_ID,
+    CaseResult,
+    CaseStart,
+    CaseState,
+    CaseStatus,
+    DecideInput,
+    Decision,
+    Event,
+    EventInput,
+    OpenTask,
+    ResumeInput,
+    ResumeRecord,
+    Stall,
+    SupplementInput,
+)
+from motcua.workflows.dsl import dossier
+from motcua.workflows.dsl.model import Schema
+
+
+class CaseEnded(Exception):
+    """Raised inside the workflow to end the case as rejected, aborted or failed."""
+
+    def __init__(self, status: CaseStatus, reason: str, code: str = "") -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+        self.code = code
+
+
+def refuse(message: str) -> ApplicationError:
+    """An Update refusal: the caller sees the message, the history records nothing."""
+    return ApplicationError(message, type="Refused", non_retryable=True)
+
+
+class CaseBook:
+    def __init__(self, start: CaseStart) -> None:
+        self.start = start
+        self.started_at = workflow.now()
+        self.due_at: datetime | None = None
+        self.final: CaseStatus | None = None
+        self.reason: str | None = None
+        self.output: dict[str, Any] = {}
+        self.active: list[str] = []
+        self.open_tasks: dict[str, OpenTask] = {}
+        self.stalls: dict[str, Stall] = {}
+        self.decisions: list[Decision] = []
+        self.resumes: list[ResumeRecord] = []
+        self.pending_decisions: dict[str, Decision] = {}
+        self.pending_resumes: dict[str, ResumeInput] = {}
+        self.pending_supplements: dict[str, SupplementInput] = {}
+        self.events_received: dict[str, EventInput] = {}
+        self.children: dict[str, str] = {}
+        self.timeline: list[Event] = []
+        self._synced: dict[str, Any] = {}
+
+    # ---------------------------------------------------------------- status
+
+    @property
+    def status(self) -> CaseStatus:
+        if self.final is not None:
+            return self.final
+        if self.stalls:
+            return CaseStatus.stalled
+        waiting = {t.waiting_for for t in self.open_tasks.values()}
+        if "officer" in waiting:
+            return CaseStatus.waiting_officer
+        if "citizen" in waiting:
+            return CaseStatus.waiting_citizen
+        return CaseStatus.running
+
+    def log(self, step_id: str | None, kind: str, detail: str = "") -> None:
+        self.timeline.append(Event(at=workflow.now(), step_id=step_id, kind=kind, detail=detail))
+
+    def finish(self, status: CaseStatus) -> CaseResult:
+        self.final = status
+        self.log(None, status.value, self.reason or "")
+        self.sync_search_attributes()
+        return CaseResult(
+            dossier_code=self.start.dossier_code,
+            status=status,
+            reason=self.reason,
+            output=self.output,
+            children=dict(self.children),
+        )
+
+    def initial_attributes(self, code: str, procedure_id: str) -> TypedSearchAttributes:
+        return TypedSearchAttributes(
+            [
+                SearchAttributePair(DOSSIER_CODE, code),
+                SearchAttributePair(PROCEDURE_ID, procedure_id),
+                SearchAttributePair(CASE_STATUS, CaseStatus.running.value),
+            ]
+        )
+
+    def sync_search_attributes(self) -> None:
+        """Upsert only what changed, so the history gets no redundant events."""
+        agency = next(iter(self.open_tasks.values())).agency if self.open_tasks else None
+        wanted: dict[str, Any] = {
+            "DossierCode": (DOSSIER_CODE, self.start.dossier_code),
+            "ProcedureId": (PROCEDURE_ID, self.start.procedure.definition.id),
+            "CaseStatus": (CASE_STATUS, self.status.value),
+            "Agency": (AGENCY, agency),
+            "DueAt": (DUE_AT, self.due_at),
+        }
+        updates = []
+        for name, (key, value) in wanted.items():
+            if value is not None and self._synced.get(name) != value:
+                self._synced[name] = value
+                updates.append(key.value_set(value))
+        if updates:
+            workflow.upsert_search_attributes(updates)
+
+    # ---------------------------------------------------------------- tasks
+
+    def open_task(self, task: OpenTask) -> None:
+        self.open_tasks[task.step_id] = task
+        self.log(task.step_id, "task_opened", f"{task.role}@{task.agency}")
+        self.sync_search_attributes()
+
+    def escalate(self, task: OpenTask) -> None:
+        task.escalated = True
+        self.log(task.step_id, "escalated", task.escalate_to or "")
+        self.sync_search_attributes()
+
+    def close_task(self, step_id: str) -> Decision:
+        self.open_tasks.pop(step_id, None)
+        decision = self.pending_decisions.pop(step_id)
+        self.log(step_id, "decided", decision.action)
+        self.sync_search_attributes()
+        return decision
+
+    def check_decision(self, d: DecideInput) -> None:
+        task = self.open_tasks.get(d.step_id)
+        if task is None:
+            open_ids = ", ".join(self.open_tasks) or "none"
+            raise refuse(f"no open task '{d.step_id}' (open tasks: {open_ids})")
+        if task.waiting_for != "officer" or d.step_id in self.pending_decisions:
+            raise refuse(f"task '{d.step_id}' is not waiting for a decision")
+        if d.action not in task.actions:
+            raise refuse(f"action '{d.action}' is not allowed; allowed: {', '.join(task.actions)}")
+        roles = {task.role} | ({task.escalate_to} if task.escalated and task.escalate_to else set())
+        if d.role not in roles:
+            raise refuse(f"role '{d.role}' may not decide '{d.step_id}'; it needs {task.role}")
+        if d.agency != task.agency:
+            raise refuse(f"agency '{d.agency}' is not competent; the task is for {task.agency}")
+        if d.action == "request_supplement" and not d.missing:
+            raise refuse("request_supplement must list what is missing")
+
+    def record_decision(self, d: DecideInput) -> Decision:
+        decision = Decision(**d.model_dump(), at=workflow.now())
+        self.pending_decisions[d.step_id] = decision
+        self.decisions.append(decision)
+        return decision
+
+    # ---------------------------------------------------------------- supplements
+
+    def wait_for_citizen(self, step_id: str, decision: Decision, due: datetime | None) -> None:
+        task = self.open_tasks.get(step_id) or OpenTask(
+            step_id=step_id,
+            role=decision.role,
+            agency=decision.agency,
+            actions=[],
+            opened_at=workflow.now(),
+        )
+        task.waiting_for = "citizen"
+        task.supplement_due_at = due
+        task.missing = list(decision.missing)
+        self.open_tasks[step_id] = task
+        self.log(step_id, "supplement_requested", f"{len(task.missing)} items")
+        self.sync_search_attributes()
+
+    def close_supplement(self, step_id: str, *, expired: bool) -> SupplementInput | None:
+        self.open_tasks.pop(step_id, None)
+        self.log(step_id, "supplement_expired" if expired else "supplemented")
+        self.sync_search_attributes()
+        return self.pending_supplements.pop(step_id, None)
+
+    def check_supplement(self, s: SupplementInput, schema: Schema) -> None:
+        task = self.open_tasks.get(s.step_id)
+        if task is None or task.waiting_for != "citizen" or s.step_id in self.pending_supplements:
+            raise refuse(f"step '{s.step_id}' is not waiting for a supplement")
+        unknown = [name for name in s.documents if name not in schema]
+        if unknown:
+            raise refuse(f"unknown dossier fields: {', '.join(unknown)}")
+        partial = {k: v for k, v in schema.items() if k in s.documents}
+        problems = dossier.check(partial, s.documents)
+        if problems:
+            raise refuse("; ".join(problems))
+
+    def record_supplement(self, s: SupplementInput) -> None:
+        self.pending_supplements[s.step_id] = s
+
+    # ---------------------------------------------------------------- stalls
+
+    def stall(self, step_id: str, activity: str, error: str, attempts: int, skip: bool) -> None:
+        self.stalls[step_id] = Stall(
+            step_id=step_id,
+            activity=activity,
+            error=error,
+            attempts=attempts,
+            since=workflow.now(),
+            skippable=skip,
+        )
+        self.log(step_id, "stalled", activity)
+        self.sync_search_attributes()
+
+    def unstall(self, step_id: str) -> ResumeInput:
+        self.stalls.pop(step_id, None)
+        resume = self.pending_resumes.pop(step_id)
+        self.log(step_id, f"resumed_{resume.action}", resume.actor)
+        self.sync_search_attributes()
+        return resume
+
+    def check_resume(self, r: ResumeInput, result_schema: Schema | None) -> None:
+        stall = self.stalls.get(r.step_id)
+        if stall is None or r.step_id in self.pending_resumes:
+            stalled = ", ".join(self.stalls) or "none"
+            raise refuse(f"step '{r.step_id}' is not stalled (stalled steps: {stalled})")
+        if not r.reason.strip():
+            raise refuse("a resume needs a reason")
+        if r.action == "skip" and not stall.skippable:
+            raise refuse(f"step '{r.step_id}' may not be skipped")
+        if r.action == "provide":
+            if r.result is None:
+                raise refuse("provide needs a result")
+            if result_schema is None:
+                raise refuse(f"step '{r.step_id}' declares no result schema to provide against")
+            problems = dossier.check(result_schema, r.result)
+            if problems:
+                raise refuse("; ".join(problems))
+
+    def record_resume(self, r: ResumeInput) -> None:
+        self.pending_resumes[r.step_id] = r
+        self.resumes.append(
+            ResumeRecord(
+                step_id=r.step_id,
+                action=r.action,
+                actor=r.actor,
+                reason=r.reason,
+                at=workflow.now(),
+            )
+        )
+
+    # ---------------------------------------------------------------- query
+
+    def state(self) -> CaseState:
+        d = self.start.procedure.definition
+        return CaseState(
+            dossier_code=self.start.dossier_code,
+            procedure_id=d.id,
+            procedure_version=d.version,
+            definition_hash=self.start.procedure.hash,
+            status=self.status,
+            current_steps=list(self.active),
+            started_at=self.started_at,
+            due_at=self.due_at,
+            open_tasks=list(self.open_tasks.values()),
+            stalls=list(self.stalls.values()),
+            decisions=list(self.decisions),
+            resumes=list(self.resumes),
+            children=dict(self.children),
+            events=list(self.timeline),
+            reason=self.reason,
+            output=self.output,
+        )

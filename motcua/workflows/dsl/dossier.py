@@ -1,0 +1,120 @@
+"""Check data (a dossier, a task form, a hand-provided step result) against a Schema.
+
+Pure and deterministic: the workflow uses it in Update validators. Messages name the
+field and the rule, never the value, so personal data stays out of errors and logs.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from typing import Any
+
+from motcua.workflows.dsl.model import FieldSpec, Schema
+
+# Province codes of birth registration in the personal id (old 63-province list, unchanged
+# by the 2025 merger).
+PID_PROVINCES = frozenset(
+    "001 002 004 006 008 010 011 012 014 015 017 019 020 022 024 025 026 027 030 031 033 "
+    "034 035 036 037 038 040 042 044 045 046 048 049 051 052 054 056 058 060 062 064 066 "
+    "067 068 070 072 074 075 077 079 080 082 083 084 086 087 089 091 092 093 094 095 096".split()
+)
+# The 34 provinces since 01/07/2025 (Decision 19/2025/QĐ-TTg).
+PROVINCES = frozenset(
+    "01 04 08 11 12 14 15 19 20 22 24 25 31 33 37 38 40 42 44 46 48 51 52 56 66 68 75 79 80 "
+    "82 86 91 92 96".split()
+)
+_PID = re.compile(r"^\d{12}$")
+_PHONE = re.compile(r"^(\+84|0)\d{9}$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_COMMUNE = re.compile(r"^\d{5}$")
+
+
+def pid_problem(value: str) -> str | None:
+    """Why `value` is not a well-formed 12-digit personal id (PPP G YY NNNNNN), or None."""
+    if not _PID.match(value):
+        return "must be 12 digits"
+    if value[:3] not in PID_PROVINCES:
+        return "does not start with a province code of birth registration"
+    return None
+
+
+def check(schema: Schema, data: Any, *, path: str = "") -> list[str]:
+    """Every problem of `data` against `schema`, as 'field: what is wrong' lines."""
+    if not isinstance(data, dict):
+        return [f"{path or 'data'}: must be an object"]
+    problems: list[str] = []
+    for name in data:
+        if name not in schema:
+            problems.append(f"{path}{name}: unknown field")
+    for name, spec in schema.items():
+        where = f"{path}{name}"
+        if data.get(name) is None:
+            if spec.required and spec.default is None:
+                problems.append(f"{where}: required")
+            continue
+        problems += _check_value(spec, data[name], where)
+    return problems
+
+
+def _check_value(spec: FieldSpec, value: Any, where: str) -> list[str]:
+    t = spec.type
+    if t in ("string", "text", "pid", "phone", "email", "province_code", "commune_code", "enum"):
+        if not isinstance(value, str):
+            return [f"{where}: must be text"]
+        if spec.pattern and not re.fullmatch(spec.pattern, value):
+            return [f"{where}: does not match the pattern {spec.pattern}"]
+        return [f"{where}: {p}" for p in [_string_problem(spec, value)] if p]
+    if t == "int":
+        ok = isinstance(value, int) and not isinstance(value, bool)
+        return [] if ok else [f"{where}: must be a whole number"]
+    if t == "number":
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        return [] if ok else [f"{where}: must be a number"]
+    if t == "bool":
+        return [] if isinstance(value, bool) else [f"{where}: must be true or false"]
+    if t in ("date", "datetime"):
+        return [] if _is_iso(value, t) else [f"{where}: must be an ISO {t} (e.g. 2026-11-23)"]
+    if t == "object":
+        return check(spec.fields or {}, value, path=f"{where}.")
+    if t == "list":
+        if not isinstance(value, list):
+            return [f"{where}: must be a list"]
+        if spec.items is None:
+            return []
+        return [
+            p for i, v in enumerate(value) for p in _check_value(spec.items, v, f"{where}[{i}]")
+        ]
+    return []  # file: any reference the store understands
+
+
+def _string_problem(spec: FieldSpec, value: str) -> str | None:
+    match spec.type:
+        case "pid":
+            return pid_problem(value)
+        case "phone":
+            return None if _PHONE.match(value) else "must be a Vietnamese phone number"
+        case "email":
+            return None if _EMAIL.match(value) else "must be an email address"
+        case "province_code":
+            return None if value in PROVINCES else "is not one of the 34 province codes"
+        case "commune_code":
+            return None if _COMMUNE.match(value) else "must be a 5-digit commune code"
+        case "enum":
+            allowed = spec.enum or []
+            return None if value in allowed else f"must be one of {', '.join(allowed)}"
+    return None
+
+
+def _is_iso(value: Any, kind: str) -> bool:
+    if isinstance(value, datetime):
+        return True
+    if isinstance(value, date):
+        return kind == "date"
+    if not isinstance(value, str):
+        return False
+    try:
+        (date.fromisoformat if kind == "date" else datetime.fromisoformat)(value)
+    except ValueError:
+        return False
+    return True

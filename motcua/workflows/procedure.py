@@ -1,0 +1,396 @@
+"""ProcedureWorkflow: one generic workflow that interprets any valid procedure definition.
+
+The definition is pinned in the start input, so a case never changes definition. The
+workflow only evaluates expressions and waits; everything that looks at the world
+(registries, the working-day calendar, documents) is an activity.
+
+Officers and citizens act through Updates whose validators refuse a wrong step, role,
+agency or action before anything is written to the history.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
+
+with workflow.unsafe.imports_passed_through():
+    from motcua.workflows.case_book import CaseBook, CaseEnded
+    from motcua.workflows.contracts import (
+        CaseResult,
+        CaseStart,
+        CaseState,
+        CaseStatus,
+        DecideInput,
+        Decision,
+        EventInput,
+        OpenTask,
+        ResumeInput,
+        SupplementInput,
+    )
+    from motcua.workflows.dsl import model as m
+    from motcua.workflows.dsl.expressions import ExpressionError, condition, evaluate
+
+CALENDAR_ACTIVITY = "calendar.add_working_days"
+SUPPLEMENT_EXPIRED = "Hết thời hạn bổ sung hồ sơ"  # the citizen reads this reason
+
+
+@workflow.defn(name="ProcedureWorkflow")
+class ProcedureWorkflow:
+    @workflow.init
+    def __init__(self, start: CaseStart) -> None:
+        self.start = start
+        self.definition = start.procedure.definition
+        self.book = CaseBook(start)
+        self.scope: dict[str, Any] = {
+            "input": dict(start.dossier),
+            "params": dict(self.definition.parameters),
+            "case": {"dossier_code": start.dossier_code, "channel": start.channel},
+        }
+        self.completed_writes: list[m.CallStep] = []  # calls with `undo`, for compensate
+
+    # ------------------------------------------------------------------ the process
+
+    @workflow.run
+    async def run(self, start: CaseStart) -> CaseResult:
+        d = self.definition
+        self.book.log(None, "received", f"{d.id} v{d.version}")
+        self.book.sync_search_attributes()
+        self.book.due_at = await self._deadline(d.sla, self.book.started_at)
+        self.book.sync_search_attributes()
+        try:
+            await self._run_steps(d.prefill)
+            await self._run_steps(d.steps)
+            self.book.output = evaluate(d.output, self._view())
+            return self.book.finish(CaseStatus.completed)
+        except CaseEnded as end:
+            self.book.reason = end.reason
+            self.scope["reason"] = end.reason
+            if end.status is CaseStatus.failed:
+                self.book.finish(CaseStatus.failed)
+                raise ApplicationError(end.reason, type=end.code, non_retryable=True) from None
+            handler = d.on_reject if end.status is CaseStatus.rejected else d.on_abort
+            await self._run_steps(handler)
+            return self.book.finish(end.status)
+
+    async def _run_steps(self, steps: list[Any]) -> None:
+        for step in steps:
+            await self._run_step(step)
+
+    async def _run_step(self, step: Any) -> None:
+        """Run one step; an expression that fails at run time stalls the case on it."""
+        while True:
+            try:
+                if step.when is not None and not condition(step.when, self._view()):
+                    self.book.log(step.id, "skipped", "when is false")
+                    return
+                self.book.active.append(step.id)
+                try:
+                    result = await self._dispatch(step)
+                finally:
+                    self.book.active.remove(step.id)
+            except ExpressionError as e:
+                resume = await self._stall(step.id, "expression", e.message, 1, skippable=True)
+                if resume.action == "retry":
+                    continue
+                result = resume.result if resume.action == "provide" else None
+            if not isinstance(step, m.SetStep | m.ParallelStep | m.SwitchStep):
+                self.scope[step.id] = result
+            return
+
+    async def _dispatch(self, step: Any) -> Any:
+        match step:
+            case m.CallStep():
+                return await self._call(step)
+            case m.DocumentStep() | m.NotifyStep():
+                return await self._call(step.as_call())
+            case m.TaskStep():
+                return await self._task(step)
+            case m.ParallelStep():
+                return await self._parallel(step)
+            case m.SwitchStep():
+                return await self._switch(step)
+            case m.WaitStep():
+                return await self._wait(step)
+            case m.SetStep():
+                for name, value in step.set.items():
+                    self.scope[name] = evaluate(value, self._view())
+                return None
+            case m.FailStep():
+                message = str(evaluate(step.fail.message, self._view()))
+                raise CaseEnded(CaseStatus.failed, message, code=step.fail.code)
+            case m.RejectStep():
+                raise CaseEnded(
+                    CaseStatus.rejected, str(evaluate(step.reject.reason, self._view()))
+                )
+            case m.ProcedureStep():
+                return await self._procedure(step)
+            case m.CompensateStep():
+                return await self._compensate(step)
+        raise ApplicationError(f"unknown step kind {type(step).__name__}", non_retryable=True)
+
+    def _view(self) -> dict[str, Any]:
+        return {**self.scope, "now": workflow.now()}
+
+    # ------------------------------------------------------------------ call and stall
+
+    async def _call(self, step: m.CallStep) -> Any:
+        args = evaluate(step.with_, self._view())
+        args |= {"idempotency_key": self._key(step.id), "dossier_code": self.start.dossier_code}
+        while True:
+            try:
+                result = await self._activity(step.call, args, step.timeout, step.retry)
+            except ActivityError as e:
+                error = str(e.cause or e)
+                attempts = step.retry.max_attempts
+                if step.on_exhausted == "fail":
+                    raise CaseEnded(CaseStatus.failed, error, code="ACTIVITY_FAILED") from None
+                if step.on_exhausted == "continue":
+                    self.book.log(step.id, "call_failed", error)
+                    return None
+                resume = await self._stall(step.id, step.call, error, attempts, step.skippable)
+                if resume.action == "retry":
+                    continue
+                return resume.result if resume.action == "provide" else None
+            if step.undo is not None:
+                self.completed_writes.append(step)
+            self.book.log(step.id, "called", step.call)
+            return result
+
+    async def _activity(self, name: str, args: Any, timeout: float, retry: m.RetrySpec) -> Any:
+        return await workflow.execute_activity(
+            name,
+            args,
+            start_to_close_timeout=timedelta(seconds=timeout),
+            retry_policy=RetryPolicy(
+                maximum_attempts=retry.max_attempts,
+                initial_interval=timedelta(seconds=retry.initial_interval),
+                backoff_coefficient=retry.backoff,
+                maximum_interval=timedelta(seconds=retry.max_interval),
+            ),
+        )
+
+    async def _stall(
+        self, step_id: str, activity: str, error: str, attempts: int, skippable: bool
+    ) -> ResumeInput:
+        """Wait for an officer's `resume`; abort ends the case here."""
+        self.book.stall(step_id, activity, error, attempts, skippable)
+        await workflow.wait_condition(lambda: step_id in self.book.pending_resumes)
+        resume = self.book.unstall(step_id)
+        if resume.action == "abort":
+            raise CaseEnded(CaseStatus.aborted, resume.reason)
+        return resume
+
+    def _key(self, step_id: str) -> str:
+        return f"{self.start.dossier_code}:{step_id}"
+
+    # ------------------------------------------------------------------ officer tasks
+
+    async def _task(self, step: m.TaskStep) -> dict[str, Any]:
+        spec = step.task
+        agency = str(evaluate(spec.agency, self._view()))
+        while True:
+            opened = workflow.now()
+            due = await self._deadline(spec.sla, opened) if spec.sla else None
+            task = OpenTask(
+                step_id=step.id,
+                role=spec.role,
+                agency=agency,
+                actions=list(spec.actions),
+                opened_at=opened,
+                due_at=due,
+                escalate_to=spec.escalate_to,
+            )
+            decision = await self._await_decision(task)
+            if decision.action != "request_supplement":
+                break
+            await self._await_supplement(step, decision)
+        result = decision.model_dump(mode="json")
+        if decision.action == "reject":
+            self.scope[step.id] = result
+            raise CaseEnded(CaseStatus.rejected, decision.comment or "Hồ sơ bị từ chối")
+        return result
+
+    async def _await_decision(self, task: OpenTask) -> Decision:
+        self.book.open_task(task)
+        while True:
+            timeout = None
+            if task.due_at is not None and not task.escalated:
+                timeout = max((task.due_at - workflow.now()).total_seconds(), 0.001)
+            try:
+                await workflow.wait_condition(
+                    lambda: task.step_id in self.book.pending_decisions, timeout=timeout
+                )
+            except TimeoutError:
+                self.book.escalate(task)
+                continue
+            return self.book.close_task(task.step_id)
+
+    async def _await_supplement(self, step: m.TaskStep, decision: Decision) -> None:
+        spec = step.task.supplement
+        due = await self._deadline(m.SLA(working_days=spec.working_days), workflow.now())
+        assert due is not None
+        self.book.wait_for_citizen(step.id, decision, due)
+        try:
+            await workflow.wait_condition(
+                lambda: step.id in self.book.pending_supplements,
+                timeout=max((due - workflow.now()).total_seconds(), 0.001),
+            )
+        except TimeoutError:
+            self.book.close_supplement(step.id, expired=True)
+            if spec.on_timeout == "reject":
+                raise CaseEnded(CaseStatus.rejected, SUPPLEMENT_EXPIRED) from None
+            return
+        supplement = self.book.close_supplement(step.id, expired=False)
+        if supplement is not None:
+            self.scope["input"] = {**self.scope["input"], **supplement.documents}
+
+    async def _deadline(self, sla: m.SLA | None, start: datetime) -> datetime | None:
+        if sla is None:
+            return None
+        request = {"start": start, "working_days": sla.working_days, "cutoff": sla.cutoff}
+        answer = await self._activity(CALENDAR_ACTIVITY, request, 10.0, m.RetrySpec())
+        return datetime.fromisoformat(answer["due"])
+
+    # ------------------------------------------------------------------ control flow
+
+    async def _parallel(self, step: m.ParallelStep) -> None:
+        branches = [asyncio.create_task(self._run_steps(b)) for b in step.parallel.values()]
+        try:
+            await asyncio.gather(*branches)
+        except BaseException:
+            for branch in branches:
+                branch.cancel()
+            raise
+
+    async def _switch(self, step: m.SwitchStep) -> None:
+        for case in step.switch.cases:
+            if condition(case.when, self._view()):
+                await self._run_steps(case.steps)
+                return
+        await self._run_steps(step.switch.default)
+
+    async def _wait(self, step: m.WaitStep) -> Any:
+        spec = step.wait
+        if spec.event is not None:
+            name = spec.event
+            try:
+                await workflow.wait_condition(
+                    lambda: name in self.book.events_received, timeout=spec.timeout
+                )
+            except TimeoutError:
+                self.book.log(step.id, "wait_timed_out", name)
+                return None
+            return self.book.events_received.pop(name).data
+        if spec.working_days is not None:
+            until = await self._deadline(m.SLA(working_days=spec.working_days), workflow.now())
+            assert until is not None
+            await workflow.sleep(max((until - workflow.now()).total_seconds(), 0))
+        else:
+            await workflow.sleep(spec.duration or 0)
+        return None
+
+    # ------------------------------------------------------------------ bundles
+
+    async def _procedure(self, step: m.ProcedureStep) -> dict[str, Any]:
+        spec = step.procedure
+        member = self.start.members[spec.id]
+        code = f"{self.start.dossier_code}.{step.id}"
+        child = CaseStart(
+            dossier_code=code,
+            procedure=member,
+            members=self.start.members,
+            dossier=evaluate(spec.input, self._view()),
+            channel=self.start.channel,
+            parent=self.start.dossier_code,
+        )
+        self.book.children[step.id] = CaseStatus.running.value
+        try:
+            result = await workflow.execute_child_workflow(
+                ProcedureWorkflow.run,
+                child,
+                id=code,
+                search_attributes=self.book.initial_attributes(code, member.definition.id),
+            )
+            status, reason, output = result.status, result.reason, result.output
+        except ChildWorkflowError as e:
+            status, reason, output = CaseStatus.failed, str(e.cause or e), {}
+        self.book.children[step.id] = status.value
+        self.book.log(step.id, f"member_{status.value}", spec.id)
+        policy = {CaseStatus.rejected: spec.on_reject, CaseStatus.failed: spec.on_fail}.get(
+            status, spec.on_fail if status is CaseStatus.aborted else "continue"
+        )
+        if policy == "reject":
+            raise CaseEnded(CaseStatus.rejected, reason or f"{spec.id} {status.value}")
+        if policy == "fail":
+            raise CaseEnded(CaseStatus.failed, reason or f"{spec.id} {status.value}")
+        return {"status": status.value, "output": output, "reason": reason}
+
+    async def _compensate(self, step: m.CompensateStep) -> dict[str, Any]:
+        wanted = step.compensate.steps
+        undone: list[str] = []
+        for write in reversed(self.completed_writes):
+            if write.undo is None or (wanted is not None and write.id not in wanted):
+                continue
+            args = evaluate(write.undo.with_, self._view())
+            args |= {"idempotency_key": self._key(f"{write.id}:undo")}
+            args |= {"dossier_code": self.start.dossier_code}
+            retry = m.RetrySpec(max_attempts=write.retry.max_attempts)
+            while True:
+                try:
+                    await self._activity(write.undo.call, args, write.timeout, retry)
+                    break
+                except ActivityError as e:
+                    resume = await self._stall(
+                        step.id, write.undo.call, str(e.cause or e), 1, False
+                    )
+                    if resume.action != "retry":
+                        break
+            undone.append(write.id)
+            self.book.log(step.id, "compensated", write.id)
+        self.completed_writes = [w for w in self.completed_writes if w.id not in undone]
+        return {"undone": undone}
+
+    # ------------------------------------------------------------------ Updates, signal, query
+
+    @workflow.update
+    def decide(self, decision: DecideInput) -> Decision:
+        return self.book.record_decision(decision)
+
+    @decide.validator
+    def validate_decide(self, decision: DecideInput) -> None:
+        self.book.check_decision(decision)
+
+    @workflow.update
+    def resume(self, resume: ResumeInput) -> None:
+        self.book.record_resume(resume)
+
+    @resume.validator
+    def validate_resume(self, resume: ResumeInput) -> None:
+        self.book.check_resume(resume, self._result_schema(resume.step_id))
+
+    @workflow.update
+    def supplement(self, supplement: SupplementInput) -> None:
+        self.book.record_supplement(supplement)
+
+    @supplement.validator
+    def validate_supplement(self, supplement: SupplementInput) -> None:
+        self.book.check_supplement(supplement, self.definition.input)
+
+    @workflow.signal
+    def event(self, event: EventInput) -> None:
+        self.book.events_received[event.name] = event
+
+    @workflow.query
+    def state(self) -> CaseState:
+        return self.book.state()
+
+    def _result_schema(self, step_id: str) -> m.Schema | None:
+        for step in m.iter_steps(self.definition.steps + self.definition.prefill):
+            if step.id == step_id and isinstance(step, m.CallStep):
+                return step.result
+        return None
