@@ -11,7 +11,6 @@ from datetime import datetime
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.exceptions import ApplicationError
 
 from motcua.workflows.contracts import (
@@ -102,15 +101,6 @@ class CaseBook:
             reason=self.reason,
             output=self.output,
             children=dict(self.children),
-        )
-
-    def initial_attributes(self, code: str, procedure_id: str) -> TypedSearchAttributes:
-        return TypedSearchAttributes(
-            [
-                SearchAttributePair(DOSSIER_CODE, code),
-                SearchAttributePair(PROCEDURE_ID, procedure_id),
-                SearchAttributePair(CASE_STATUS, CaseStatus.running.value),
-            ]
         )
 
     def sync_search_attributes(self) -> None:

@@ -11,7 +11,7 @@ from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
-from temporalio.common import SearchAttributeKey
+from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 
 from motcua.workflows.dsl.model import ProcedureDefinition
 
@@ -24,6 +24,17 @@ CASE_STATUS = SearchAttributeKey.for_keyword("CaseStatus")
 AGENCY = SearchAttributeKey.for_keyword("Agency")
 DUE_AT = SearchAttributeKey.for_datetime("DueAt")
 SEARCH_ATTRIBUTES = (DOSSIER_CODE, PROCEDURE_ID, CASE_STATUS, AGENCY, DUE_AT)
+
+
+def initial_search_attributes(dossier_code: str, procedure_id: str) -> TypedSearchAttributes:
+    """What a starter sets, so a case is findable before its first workflow task runs."""
+    return TypedSearchAttributes(
+        [
+            SearchAttributePair(DOSSIER_CODE, dossier_code),
+            SearchAttributePair(PROCEDURE_ID, procedure_id),
+            SearchAttributePair(CASE_STATUS, "running"),
+        ]
+    )
 
 
 class CaseStatus(StrEnum):

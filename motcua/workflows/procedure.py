@@ -31,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
         OpenTask,
         ResumeInput,
         SupplementInput,
+        initial_search_attributes,
     )
     from motcua.workflows.dsl import model as m
     from motcua.workflows.dsl.expressions import ExpressionError, condition, evaluate
@@ -314,7 +315,7 @@ class ProcedureWorkflow:
                 ProcedureWorkflow.run,
                 child,
                 id=code,
-                search_attributes=self.book.initial_attributes(code, member.definition.id),
+                search_attributes=initial_search_attributes(code, member.definition.id),
             )
             status, reason, output = result.status, result.reason, result.output
         except ChildWorkflowError as e:

@@ -285,10 +285,17 @@ class DocumentStep(StepBase):
         )
 
 
+Channel = Literal["email", "sms", "app"]
+
+
+def _email_only() -> list[Channel]:
+    return ["email"]
+
+
 class NotifySpec(Strict):
     to: str = Field(description="Expression giving the recipient (a citizen record or address)")
     template: str
-    channels: list[Literal["email", "sms", "app"]] = Field(default_factory=lambda: ["email"])
+    channels: list[Channel] = Field(default_factory=_email_only)
     data: dict[str, Any] = Field(default_factory=dict)
 
 
