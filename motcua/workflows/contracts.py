@@ -6,6 +6,8 @@ DESIGN.md, "Names that outside tools rely on").
 
 from __future__ import annotations
 
+import hashlib
+import json
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
@@ -53,6 +55,17 @@ class CompiledProcedure(BaseModel):
 
     definition: ProcedureDefinition
     hash: str
+
+    @classmethod
+    def of(cls, definition: ProcedureDefinition) -> CompiledProcedure:
+        """Pin a definition with the sha256 of its canonical JSON."""
+        canonical = json.dumps(
+            definition.model_dump(mode="json"),
+            sort_keys=True,
+            ensure_ascii=False,
+            separators=(",", ":"),
+        )
+        return cls(definition=definition, hash=hashlib.sha256(canonical.encode()).hexdigest())
 
 
 class CaseStart(BaseModel):
