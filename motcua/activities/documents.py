@@ -1,5 +1,615 @@
-"""Placeholder: filled in by its own change."""
+"""Result documents: a Vietnamese Jinja2 template rendered to PDF, stored by content hash.
 
-from typing import Any
+`documents.issue` renders `procedure_defs/templates/documents/{template}.md.j2` to an A4
+PDF (fpdf2, DejaVu Sans, which covers every Vietnamese letter), hands the bytes to the
+signing seam, stores them by SHA-256 (`motcua.activities.store`) and records the issued
+document in the `issued_document` table, which is what a verification page looks up.
 
-ACTIVITIES: list[Any] = []
+Every PDF carries the national motto header, the dossier code, the title, the body, a
+verification code and a QR code for `{MOTCUA_PUBLIC_URL}/verify/{dossier_code}/{code}`
+(default base http://localhost:8000; the code is the verification code in lower case).
+
+Template format (`*.md.j2`): Jinja2 (an immutable sandbox, undefined values are errors)
+rendering to lines, each read by its first characters:
+    ---                 optional front matter at the very top, YAML up to the next `---`;
+                        `title:` is the default title when the step gives none
+    # text              heading, bold, centred          ## text   sub-heading, bold, centred
+    | text              centred line                     >> text   signature block line,
+                                                                  centred in the right half
+    - Label: value      a field: label in bold, value in regular type
+    ----                horizontal rule                  (blank)   vertical space
+    anything else       a paragraph, wrapped
+Values inserted with `{{ }}` are NFC-normalised and have their line breaks flattened, so
+data can never add structure. The context has `data` (the step's data), its keys at the top
+level as well, and `dossier_code`, `title`, `sign_as`, `issued_on` (from data, may be None);
+filters `date_vn` (2026-11-23 -> 23/11/2026), `long_date_vn` (-> ngày 23 tháng 11 năm 2026),
+`sex_vn` (male/female/nam/nu -> Nam/Nữ).
+
+Determinism: the same input gives the same bytes, hence the same hash and one stored
+file. The PDF's creation date is `data.issued_on` when given (a date or ISO datetime), else a
+fixed placeholder; nothing else in the file depends on the clock or on randomness.
+
+Idempotency: one document per idempotency key. A repeated call returns the recorded
+document (`replayed: true`) without rendering again.
+
+Signing: not yet. `sign_pdf` is the seam (bytes in, bytes out); today it returns the bytes
+unchanged and the result says `signed: false`; the PDF itself states that the electronic
+copy is not yet digitally signed. PAdES signing with pyHanko replaces `sign_pdf`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta, timezone
+from pathlib import Path
+from typing import Any, Protocol
+
+import qrcode
+import yaml
+from fpdf import FPDF
+from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError, UndefinedError
+from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+from pydantic import BaseModel, Field
+from sqlalchemy import Column, DateTime
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Field as SQLField
+from sqlmodel import SQLModel, select
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from motcua import db
+from motcua.activities.base import ActivityInput
+from motcua.activities.store import get_store
+from motcua.settings import get_settings
+
+TEMPLATE_NAME = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,99}$")
+TEMPLATE_SUFFIX = ".md.j2"
+FONT_PACKAGE = "fonts-dejavu-core"
+DEFAULT_FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
+FONT_FILES = {"": "DejaVuSans.ttf", "B": "DejaVuSans-Bold.ttf"}
+FONT = "DejaVuSans"
+MOTTO = ("CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM", "Độc lập - Tự do - Hạnh phúc")
+UNSIGNED_NOTE = "Bản điện tử chưa được ký số."
+# Used as the PDF creation date when the data names no issue date, so bytes stay stable.
+PLACEHOLDER_DATE = datetime(2000, 1, 1, tzinfo=UTC)
+VN_TZ = timezone(timedelta(hours=7), "ICT")
+VERIFICATION_CHARS = 12
+
+
+# ---------------------------------------------------------------- inputs and results
+
+
+class DocumentRequest(ActivityInput):
+    template: str = Field(description="Template name under procedure_defs/templates/documents")
+    sign_as: str = Field(description="Agency whose certificate signs the document")
+    title: str | None = Field(None, description="Title; default: the template's front matter")
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class IssuedDocument(BaseModel):
+    document_ref: str = Field(description="Content address in the result store")
+    sha256: str
+    size: int
+    title: str
+    template: str
+    sign_as: str
+    signed: bool = Field(description="False until PAdES signing is in place")
+    verification_code: str
+    verification_url: str
+    replayed: bool = False
+
+
+class IssuedDocumentRow(SQLModel, table=True):
+    __tablename__ = "issued_document"
+
+    id: int | None = SQLField(default=None, primary_key=True)
+    idempotency_key: str = SQLField(unique=True, max_length=300)
+    dossier_code: str = SQLField(index=True, max_length=200)
+    verification_code: str = SQLField(index=True, max_length=32)
+    document_ref: str = SQLField(max_length=100)
+    sha256: str = SQLField(max_length=64)
+    size: int
+    title: str
+    template: str = SQLField(max_length=100)
+    sign_as: str = SQLField(max_length=200)
+    signed: bool = False
+    verification_url: str
+    issued_at: datetime = SQLField(sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+# ---------------------------------------------------------------- errors
+
+
+def _invalid(message: str, type_: str = "InvalidInput") -> ApplicationError:
+    return ApplicationError(message, type=type_, non_retryable=True)
+
+
+class FontMissingError(RuntimeError):
+    """Retryable: installing the font package on the worker fixes it."""
+
+
+# ---------------------------------------------------------------- templates
+
+
+def templates_dir() -> Path:
+    return get_settings().procedure_dir / "templates" / "documents"
+
+
+def available_templates() -> list[str]:
+    folder = templates_dir()
+    if not folder.is_dir():
+        return []
+    return sorted(p.name[: -len(TEMPLATE_SUFFIX)] for p in folder.glob(f"*{TEMPLATE_SUFFIX}"))
+
+
+@dataclass(frozen=True)
+class Template:
+    name: str
+    path: Path
+    meta: dict[str, Any]
+    body: str
+    body_line: int  # line number of the body's first line in the file
+
+
+def load_template(name: str) -> Template:
+    if not TEMPLATE_NAME.match(name):
+        raise _invalid(
+            "invalid document template name: lower-case letters, digits, '_' and '-'",
+            "UnknownTemplate",
+        )
+    path = templates_dir() / f"{name}{TEMPLATE_SUFFIX}"
+    if not path.is_file():
+        known = ", ".join(available_templates()) or "none"
+        raise _invalid(
+            f"unknown document template {name!r}: no file {path.name} in "
+            f"procedure_defs/templates/documents (available: {known})",
+            "UnknownTemplate",
+        )
+    text = path.read_text(encoding="utf-8")
+    meta: dict[str, Any] = {}
+    body, body_line = text, 1
+    if text.startswith("---\n"):
+        end = text.find("\n---\n", 4)
+        if end < 0:
+            raise _invalid(f"document template {name!r}: front matter has no closing '---'")
+        try:
+            loaded = yaml.safe_load(text[4:end]) or {}
+        except yaml.YAMLError as err:
+            raise _invalid(f"document template {name!r}: bad front matter: {err}") from err
+        if not isinstance(loaded, dict):
+            raise _invalid(f"document template {name!r}: front matter must be a mapping")
+        meta = loaded
+        body = text[end + 5 :]
+        body_line = text[: end + 5].count("\n") + 1
+    return Template(name=name, path=path, meta=meta, body=body, body_line=body_line)
+
+
+def nfc(text: str) -> str:
+    return unicodedata.normalize("NFC", text)
+
+
+def _finalize(value: Any) -> str:
+    if value is None:
+        return ""
+    text = value if isinstance(value, str) else str(value)
+    return " ".join(nfc(text).splitlines())
+
+
+def _as_date(value: Any) -> date | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return value.astimezone(VN_TZ).date() if value.tzinfo else value.date()
+    if isinstance(value, date):
+        return value
+    text = str(value).strip()
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        pass
+    try:
+        return _as_date(datetime.fromisoformat(text.replace("Z", "+00:00")))
+    except ValueError:
+        return None
+
+
+def date_vn(value: Any) -> str:
+    d = _as_date(value)
+    return f"{d:%d/%m/%Y}" if d else _finalize(value)
+
+
+def long_date_vn(value: Any) -> str:
+    d = _as_date(value)
+    return f"ngày {d:%d} tháng {d:%m} năm {d:%Y}" if d else _finalize(value)
+
+
+_SEX = {"male": "Nam", "m": "Nam", "nam": "Nam", "female": "Nữ", "f": "Nữ", "nu": "Nữ", "nữ": "Nữ"}
+
+
+def sex_vn(value: Any) -> str:
+    text = _finalize(value)
+    return _SEX.get(text.strip().lower(), text)
+
+
+def _environment() -> ImmutableSandboxedEnvironment:
+    env = ImmutableSandboxedEnvironment(
+        undefined=StrictUndefined,
+        autoescape=False,
+        finalize=_finalize,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters.update(date_vn=date_vn, long_date_vn=long_date_vn, sex_vn=sex_vn)
+    return env
+
+
+def render_text(template: Template, context: dict[str, Any]) -> str:
+    """The template's body rendered to lines (NFC); errors name the template, not data."""
+    env = _environment()
+    try:
+        compiled = env.from_string(template.body)
+        return nfc(compiled.render(context))
+    except TemplateSyntaxError as err:
+        line = (err.lineno or 1) + template.body_line - 1
+        raise _invalid(
+            f"document template {template.name!r} line {line}: {err.message}", "TemplateError"
+        ) from err
+    except UndefinedError as err:
+        raise _invalid(
+            f"document template {template.name!r} needs a value the data lacks: {err.message}",
+            "TemplateError",
+        ) from err
+    except SecurityError as err:
+        raise _invalid(
+            f"document template {template.name!r}: unsafe operation refused", "TemplateError"
+        ) from err
+    except TemplateError as err:
+        raise _invalid(
+            f"document template {template.name!r}: {type(err).__name__}", "TemplateError"
+        ) from err
+
+
+# ---------------------------------------------------------------- verification
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
+
+
+def verification_code(req: DocumentRequest) -> str:
+    """A short code derived from the case, the step and what the document says."""
+    material = _canonical(
+        {
+            "dossier_code": req.dossier_code,
+            "key": req.idempotency_key,
+            "template": req.template,
+            "sign_as": req.sign_as,
+            "title": req.title,
+            "data": req.data,
+        }
+    )
+    return hashlib.sha256(material.encode("utf-8")).hexdigest()[:VERIFICATION_CHARS].upper()
+
+
+def display_code(code: str) -> str:
+    return "-".join(code[i : i + 4] for i in range(0, len(code), 4))
+
+
+def public_url() -> str:
+    return os.environ.get("MOTCUA_PUBLIC_URL", "http://localhost:8000").rstrip("/")
+
+
+def verification_url(dossier_code: str, code: str) -> str:
+    return f"{public_url()}/verify/{dossier_code}/{code.lower()}"
+
+
+# ---------------------------------------------------------------- PDF
+
+
+def font_dir() -> Path:
+    return Path(os.environ.get("MOTCUA_FONT_DIR", DEFAULT_FONT_DIR))
+
+
+def font_paths() -> dict[str, Path]:
+    folder = font_dir()
+    paths = {style: folder / name for style, name in FONT_FILES.items()}
+    missing = [p.name for p in paths.values() if not p.is_file()]
+    if missing:
+        raise FontMissingError(
+            f"font file(s) {', '.join(missing)} not found in {folder}: install the Debian "
+            f"package {FONT_PACKAGE} (apt-get install {FONT_PACKAGE}) or set MOTCUA_FONT_DIR"
+        )
+    return paths
+
+
+@dataclass(frozen=True)
+class Page:
+    dossier_code: str
+    title: str
+    body: str
+    verification_code: str
+    verification_url: str
+    issued: datetime
+    signed: bool
+
+
+class _Pdf(FPDF):
+    LINE = 6.5
+
+    def __init__(self) -> None:
+        super().__init__(orientation="P", unit="mm", format="A4")
+        for style, path in font_paths().items():
+            self.add_font(FONT, style, str(path))
+        self.set_margins(20, 15, 20)
+        self.set_auto_page_break(True, margin=18)
+
+    def font(self, size: float, bold: bool = False) -> None:
+        self.set_font(FONT, "B" if bold else "", size)
+
+    def centred(self, text: str, size: float = 12, bold: bool = False, h: float = LINE) -> None:
+        self.font(size, bold)
+        self.multi_cell(0, h, text, align="C", new_x="LMARGIN", new_y="NEXT")
+
+    def motto(self) -> None:
+        self.centred(MOTTO[0], 12, bold=True)
+        self.centred(MOTTO[1], 12.5, bold=True)
+        self.font(12.5, bold=True)
+        width = self.get_string_width(MOTTO[1])
+        x = (self.w - width) / 2
+        self.set_line_width(0.3)
+        self.line(x, self.get_y() + 0.5, x + width, self.get_y() + 0.5)
+        self.ln(4)
+
+    def field(self, label: str, value: str) -> None:
+        self.font(11.5, bold=True)
+        self.write(self.LINE, f"{label}: ")
+        self.font(11.5)
+        self.write(self.LINE, value)
+        self.ln(self.LINE + 0.5)
+
+    def right_block(self, text: str) -> None:
+        half = (self.w - self.l_margin - self.r_margin) / 2
+        self.font(11.5, bold=text.isupper())
+        self.set_x(self.l_margin + half)
+        self.multi_cell(half, self.LINE, text, align="C", new_x="LMARGIN", new_y="NEXT")
+
+    def paragraph(self, text: str) -> None:
+        self.font(11.5)
+        self.multi_cell(0, self.LINE, text, align="J", new_x="LMARGIN", new_y="NEXT")
+
+    def rule(self) -> None:
+        y = self.get_y() + 2
+        self.line(self.l_margin, y, self.w - self.r_margin, y)
+        self.ln(4)
+
+    def body(self, text: str) -> None:
+        for raw in text.splitlines():
+            line = raw.strip()
+            if not line:
+                self.ln(3)
+            elif line.startswith("## "):
+                self.centred(line[3:].strip(), 12.5, bold=True)
+            elif line.startswith("# "):
+                self.centred(line[2:].strip(), 14, bold=True, h=8)
+            elif line.startswith(">>"):
+                self.right_block(line[2:].strip())
+            elif line.startswith("|"):
+                self.centred(line[1:].strip(), 11.5)
+            elif re.fullmatch(r"-{4,}", line):
+                self.rule()
+            elif line.startswith("- ") and ": " in line:
+                label, value = line[2:].split(": ", 1)
+                self.field(label.strip(), value.strip())
+            else:
+                self.paragraph(line)
+
+    def qr(self, url: str, x: float, y: float, size: float) -> None:
+        code = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, border=0)
+        code.add_data(url)
+        code.make(fit=True)
+        matrix = code.get_matrix()
+        cell = size / len(matrix)
+        self.set_fill_color(0, 0, 0)
+        for r, row in enumerate(matrix):
+            c = 0
+            while c < len(row):
+                if row[c]:
+                    start = c
+                    while c < len(row) and row[c]:
+                        c += 1
+                    # Slight overlap avoids hairline gaps between modules in viewers.
+                    self.rect(
+                        x + start * cell,
+                        y + r * cell,
+                        (c - start) * cell + 0.02,
+                        cell + 0.02,
+                        style="F",
+                    )
+                else:
+                    c += 1
+
+    def verification(self, page: Page) -> None:
+        size = 26.0
+        if self.get_y() + size + 8 > self.h - self.b_margin:
+            self.add_page()
+        self.ln(6)
+        top = self.get_y()
+        self.qr(page.verification_url, self.l_margin, top, size)
+        text_x = self.l_margin + size + 5
+        width = self.w - self.r_margin - text_x
+        lines = [
+            (f"Mã hồ sơ: {page.dossier_code}", True),
+            (f"Mã xác thực: {display_code(page.verification_code)}", True),
+            (f"Tra cứu: {page.verification_url}", False),
+        ]
+        if not page.signed:
+            lines.append((UNSIGNED_NOTE, False))
+        self.set_xy(text_x, top)
+        for text, bold in lines:
+            self.font(9.5, bold)
+            self.set_x(text_x)
+            self.multi_cell(width, 5, text, align="L", new_x="LMARGIN", new_y="NEXT")
+        self.set_y(max(self.get_y(), top + size) + 2)
+
+
+def render_pdf(page: Page) -> bytes:
+    """The PDF bytes of `page`; the same page always gives the same bytes."""
+    pdf = _Pdf()
+    pdf.set_creation_date(page.issued)
+    pdf.set_producer("motcua")
+    pdf.set_creator("motcua documents.issue")
+    pdf.set_title(page.title)
+    pdf.set_subject(f"Mã hồ sơ {page.dossier_code}")
+    pdf.set_lang("vi")
+    pdf.add_page()
+    pdf.motto()
+    pdf.font(10)
+    pdf.cell(0, 5, f"Mã hồ sơ: {page.dossier_code}", align="R", new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(4)
+    pdf.centred(page.title, 15, bold=True, h=8)
+    pdf.ln(3)
+    pdf.body(page.body)
+    pdf.verification(page)
+    return bytes(pdf.output())
+
+
+# ---------------------------------------------------------------- signing seam
+
+
+class PdfSigner(Protocol):
+    def __call__(self, pdf: bytes, sign_as: str) -> tuple[bytes, bool]: ...
+
+
+def sign_pdf(pdf: bytes, sign_as: str) -> tuple[bytes, bool]:
+    """Sign `pdf` with the certificate of agency `sign_as`: (bytes, signed).
+
+    Not implemented yet: returns the bytes unchanged and signed=False. PAdES signing
+    (pyHanko, local development CA) replaces this function; nothing else changes.
+    """
+    return pdf, False
+
+
+# ---------------------------------------------------------------- the activity
+
+
+def _issue_date(data: dict[str, Any]) -> datetime:
+    raw = data.get("issued_on")
+    if isinstance(raw, str) and "T" in raw:
+        try:
+            moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+            return moment if moment.tzinfo else moment.replace(tzinfo=VN_TZ)
+        except ValueError:
+            pass
+    day = _as_date(raw)
+    return datetime.combine(day, time(0, 0), tzinfo=VN_TZ) if day else PLACEHOLDER_DATE
+
+
+def _row_result(row: IssuedDocumentRow, replayed: bool) -> IssuedDocument:
+    return IssuedDocument(
+        document_ref=row.document_ref,
+        sha256=row.sha256,
+        size=row.size,
+        title=row.title,
+        template=row.template,
+        sign_as=row.sign_as,
+        signed=row.signed,
+        verification_code=row.verification_code,
+        verification_url=row.verification_url,
+        replayed=replayed,
+    )
+
+
+def _recorded(key: str) -> IssuedDocumentRow | None:
+    if not key:
+        return None
+    with db.session() as s:
+        row: IssuedDocumentRow | None = s.exec(
+            select(IssuedDocumentRow).where(IssuedDocumentRow.idempotency_key == key)
+        ).first()
+        return row
+
+
+def _record(row: IssuedDocumentRow) -> IssuedDocument:
+    if not row.idempotency_key:
+        return _row_result(row, replayed=False)
+    with db.session() as s:
+        s.add(row)
+        try:
+            s.commit()
+            return _row_result(row, replayed=False)
+        except IntegrityError:
+            s.rollback()
+    winner = _recorded(row.idempotency_key)
+    if winner is None:  # pragma: no cover - the constraint said it exists
+        raise RuntimeError("issued document vanished after a key conflict")
+    return _row_result(winner, replayed=True)
+
+
+def issue_sync(req: DocumentRequest, signer: PdfSigner = sign_pdf) -> IssuedDocument:
+    """Render, sign (seam), store and record; blocking."""
+    found = _recorded(req.idempotency_key)
+    store = get_store()
+    if found is not None and store.exists(found.document_ref):
+        return _row_result(found, replayed=True)
+    if not req.sign_as.strip():
+        raise _invalid("documents.issue needs sign_as (the signing agency)")
+    template = load_template(req.template)
+    title = nfc(req.title or str(template.meta.get("title") or req.template))
+    code = verification_code(req)
+    url = verification_url(req.dossier_code, code)
+    issued = _issue_date(req.data)
+    context: dict[str, Any] = dict(req.data)
+    context.update(
+        data=req.data,
+        dossier_code=req.dossier_code,
+        title=title,
+        sign_as=req.sign_as,
+        issued_on=req.data.get("issued_on"),
+        verification_code=display_code(code),
+    )
+    body = render_text(template, context)
+    unsigned = render_pdf(Page(req.dossier_code, title, body, code, url, issued, signed=False))
+    pdf, signed = signer(unsigned, req.sign_as)
+    ref = store.put(pdf, ".pdf")
+    row = IssuedDocumentRow(
+        idempotency_key=req.idempotency_key,
+        dossier_code=req.dossier_code,
+        verification_code=code,
+        document_ref=ref,
+        sha256=hashlib.sha256(pdf).hexdigest(),
+        size=len(pdf),
+        title=title,
+        template=req.template,
+        sign_as=req.sign_as,
+        signed=signed,
+        verification_url=url,
+        issued_at=datetime.now(UTC),
+    )
+    return _record(row)
+
+
+def find_issued(dossier_code: str, code: str) -> IssuedDocument | None:
+    """The document a verification URL points at (for the verify page), or None."""
+    with db.session() as s:
+        row = s.exec(
+            select(IssuedDocumentRow).where(
+                IssuedDocumentRow.dossier_code == dossier_code,
+                IssuedDocumentRow.verification_code == code.upper(),
+            )
+        ).first()
+    return _row_result(row, replayed=True) if row is not None else None
+
+
+@activity.defn(name="documents.issue")
+async def issue(req: DocumentRequest) -> IssuedDocument:
+    """Render `template` with `data` to a PDF, store it by hash; one document per key."""
+    return await db.run_sync(issue_sync, req)
+
+
+ACTIVITIES: list[Any] = [issue]
