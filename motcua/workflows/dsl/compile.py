@@ -1,0 +1,210 @@
+"""From YAML files to compiled procedures: validated definitions pinned by content hash.
+
+`load_procedure` compiles one file; `load_bundle` compiles a procedure and every child
+procedure it starts, transitively, so a bundle's case carries all its members. Child ids
+are looked up in a catalogue: every *.yaml under the procedure folder, except the
+`calendars/` and `templates/` folders. A broken file in the catalogue only matters to the
+procedures that use it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+from motcua.activities.registry import ActivitySpec
+from motcua.settings import get_settings
+from motcua.workflows.contracts import CompiledProcedure
+from motcua.workflows.dsl.diagnostics import DataPath, DefinitionError, Diagnostic
+from motcua.workflows.dsl.loader import Positions, load_yaml
+from motcua.workflows.dsl.model import ProcedureDefinition, ProcedureStep
+from motcua.workflows.dsl.validation import validate_definition, walk_steps
+
+SKIPPED_DIRS = frozenset({"calendars", "templates"})
+
+
+def definition_hash(definition: ProcedureDefinition) -> str:
+    """sha256 of the canonical JSON of a definition."""
+    canonical = json.dumps(
+        definition.model_dump(mode="json"),
+        sort_keys=True,
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def yaml_files(root: Path) -> list[Path]:
+    """Every *.yaml under `root` (or `root` itself), skipping calendars/ and templates/."""
+    if root.is_file():
+        return [root]
+    return sorted(
+        p
+        for p in root.rglob("*.yaml")
+        if p.is_file() and not SKIPPED_DIRS & set(p.relative_to(root).parts[:-1])
+    )
+
+
+def _shape_only(path: Path) -> ProcedureDefinition | None:
+    try:
+        data, _ = load_yaml(path, filename=str(path))
+        return ProcedureDefinition.model_validate(data)
+    except Exception:  # noqa: BLE001 - a broken file is reported when it is itself validated
+        return None
+
+
+def scan(
+    files: Iterable[Path],
+) -> tuple[dict[str, tuple[Path, ProcedureDefinition]], list[Diagnostic]]:
+    """Catalogue of well-shaped definitions by id, plus E021 for ids declared twice."""
+    found: dict[str, tuple[Path, ProcedureDefinition]] = {}
+    clashes: list[Diagnostic] = []
+    for path in files:
+        defn = _shape_only(path)
+        if defn is None:
+            continue
+        if defn.id in found:
+            first = found[defn.id][0]
+            clashes.append(
+                Diagnostic(
+                    str(path),
+                    *_position(path, ("id",)),
+                    "E021",
+                    f"procedure id '{defn.id}' is also declared in {first}",
+                    ("id",),
+                )
+            )
+            continue
+        found[defn.id] = (path, defn)
+    return found, clashes
+
+
+def _position(path: Path, at: DataPath) -> tuple[int, int]:
+    try:
+        _, positions = load_yaml(path, filename=str(path))
+        return positions.at(at)
+    except Exception:  # noqa: BLE001
+        return (1, 1)
+
+
+def load_catalogue(root: Path) -> dict[str, tuple[Path, ProcedureDefinition]]:
+    """id -> (file, definition) for every well-shaped procedure under `root`."""
+    return scan(yaml_files(root))[0]
+
+
+def check_file(
+    path: Path,
+    *,
+    activities: Mapping[str, ActivitySpec] | None = None,
+    procedures: Mapping[str, ProcedureDefinition] | None = None,
+) -> tuple[ProcedureDefinition | None, list[Diagnostic], Positions]:
+    """Load and validate one file; never raises."""
+    filename = str(path)
+    try:
+        data, positions = load_yaml(path, filename=filename)
+    except DefinitionError as e:
+        return None, e.diagnostics, Positions()
+    defn, diagnostics = validate_definition(
+        data, positions, filename=filename, activities=activities, procedures=procedures
+    )
+    return defn, diagnostics, positions
+
+
+def _catalogue(root: Path | None) -> dict[str, tuple[Path, ProcedureDefinition]]:
+    folder = get_settings().procedure_dir if root is None else root
+    return load_catalogue(folder) if folder.is_dir() else {}
+
+
+def load_procedure(
+    path: Path,
+    *,
+    activities: Mapping[str, ActivitySpec] | None = None,
+    root: Path | None = None,
+) -> CompiledProcedure:
+    """Compile one file; DefinitionError lists every problem found in it."""
+    procedures = {pid: defn for pid, (_, defn) in _catalogue(root).items()}
+    defn, diagnostics, _ = check_file(path, activities=activities, procedures=procedures)
+    if diagnostics or defn is None:
+        raise DefinitionError(diagnostics)
+    return CompiledProcedure(definition=defn, hash=definition_hash(defn))
+
+
+def _children(defn: ProcedureDefinition) -> list[tuple[str, DataPath]]:
+    """(child id, path of its `procedure.id`) for every procedure step of a definition."""
+    found: list[tuple[str, DataPath]] = []
+    seqs = (("steps", defn.steps), ("on_reject", defn.on_reject), ("on_abort", defn.on_abort))
+    for name, steps in seqs:
+        for step, index in walk_steps(steps, (name,)):
+            if isinstance(step, ProcedureStep):
+                found.append((step.procedure.id, (*index, "procedure", "id")))
+    return found
+
+
+def cycles(
+    catalogue: Mapping[str, tuple[Path, ProcedureDefinition]], start: str
+) -> list[Diagnostic]:
+    """E022 for every procedure step that closes a cycle of child procedures from `start`."""
+    found: list[Diagnostic] = []
+    done: set[str] = set()
+
+    def visit(pid: str, stack: list[str]) -> None:
+        if pid in done or pid not in catalogue:
+            return
+        path, defn = catalogue[pid]
+        for child, at in _children(defn):
+            if child in stack and child != pid:
+                chain = " -> ".join([*stack[stack.index(child) :], child])
+                line, col = _position(path, at)
+                found.append(
+                    Diagnostic(str(path), line, col, "E022", f"child procedures cycle: {chain}", at)
+                )
+            elif child not in stack:
+                visit(child, [*stack, child])
+        done.add(pid)
+
+    visit(start, [start])
+    return found
+
+
+def load_bundle(
+    path: Path,
+    *,
+    activities: Mapping[str, ActivitySpec] | None = None,
+    root: Path | None = None,
+) -> tuple[CompiledProcedure, dict[str, CompiledProcedure]]:
+    """Compile a procedure and every child procedure it starts, transitively, by id."""
+    known = _catalogue(root)
+    procedures = {pid: defn for pid, (_, defn) in known.items()}
+    defn, diagnostics, _ = check_file(path, activities=activities, procedures=procedures)
+    if defn is None or diagnostics:
+        raise DefinitionError(diagnostics)
+    members: dict[str, CompiledProcedure] = {}
+    problems: list[Diagnostic] = []
+    pending = [child for child, _ in _children(defn)]
+    while pending:
+        child_id = pending.pop(0)
+        if child_id in members or child_id == defn.id or child_id not in known:
+            continue
+        child_path = known[child_id][0]
+        child, child_diags, _ = check_file(child_path, activities=activities, procedures=procedures)
+        problems += child_diags
+        if child is None:
+            continue
+        members[child_id] = CompiledProcedure(definition=child, hash=definition_hash(child))
+        pending += [c for c, _ in _children(child)]
+    graph = {**known, defn.id: (path, defn)}
+    problems += cycles(graph, defn.id)
+    if problems:
+        raise DefinitionError(problems)
+    return CompiledProcedure(definition=defn, hash=definition_hash(defn)), members
+
+
+__all__ = [
+    "definition_hash",
+    "load_bundle",
+    "load_catalogue",
+    "load_procedure",
+    "yaml_files",
+]
