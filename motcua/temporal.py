@@ -25,17 +25,15 @@ async def connect(address: str | None = None, namespace: str | None = None) -> C
 
 
 async def ensure_search_attributes(client: Client, namespace: str = "default") -> None:
-    """Register our search attributes; servers that already know them are left alone.
+    """Register our search attributes; a server that already knows them is left alone.
 
     The dev server takes them as start flags, but the time-skipping test server only
-    learns them this way, and an upsert of an unknown attribute makes a workflow task
-    fail forever.
+    learns them this way (it cannot list them either), and an upsert of an unknown
+    attribute makes a workflow task fail forever.
     """
     from temporalio.api.enums.v1 import IndexedValueType
-    from temporalio.api.operatorservice.v1 import (
-        AddSearchAttributesRequest,
-        ListSearchAttributesRequest,
-    )
+    from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+    from temporalio.service import RPCError, RPCStatusCode
 
     from motcua.workflows.contracts import SEARCH_ATTRIBUTES
 
@@ -43,15 +41,13 @@ async def ensure_search_attributes(client: Client, namespace: str = "default") -
         "KEYWORD": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
         "DATETIME": IndexedValueType.INDEXED_VALUE_TYPE_DATETIME,
     }
-    have = await client.operator_service.list_search_attributes(
-        ListSearchAttributesRequest(namespace=namespace)
-    )
-    missing = {
-        key.name: kinds[key.indexed_value_type.name]
-        for key in SEARCH_ATTRIBUTES
-        if key.name not in have.custom_attributes
-    }
-    if missing:
-        await client.operator_service.add_search_attributes(
-            AddSearchAttributesRequest(namespace=namespace, search_attributes=missing)
+    for key in SEARCH_ATTRIBUTES:
+        request = AddSearchAttributesRequest(
+            namespace=namespace,
+            search_attributes={key.name: kinds[key.indexed_value_type.name]},
         )
+        try:
+            await client.operator_service.add_search_attributes(request)
+        except RPCError as e:
+            if e.status != RPCStatusCode.ALREADY_EXISTS:
+                raise

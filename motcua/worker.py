@@ -9,11 +9,22 @@ from typing import Any
 
 from temporalio.client import Client
 from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from motcua.activities.registry import catalogue
 from motcua.settings import get_settings
 from motcua.temporal import connect
 from motcua.workflows.procedure import ProcedureWorkflow
+
+
+def workflow_runner() -> SandboxedWorkflowRunner:
+    """The sandbox the worker and the replayer share.
+
+    Jinja2 compiles expressions lazily and keeps caches behind locks; it is deterministic,
+    so it is passed through rather than re-imported (and refused) inside the sandbox.
+    """
+    restrictions = SandboxRestrictions.default.with_passthrough_modules("jinja2", "markupsafe")
+    return SandboxedWorkflowRunner(restrictions=restrictions)
 
 
 def build_worker(
@@ -23,6 +34,7 @@ def build_worker(
         client,
         task_queue=task_queue or get_settings().task_queue,
         workflows=[ProcedureWorkflow],
+        workflow_runner=workflow_runner(),
         activities=[spec.fn for spec in catalogue(extra).values()],
     )
 

@@ -18,8 +18,8 @@ from temporalio import activity
 from motcua.activities.base import ActivityInput
 from motcua.activities.registry import ActivitySpec, catalogue
 from motcua.cli.validate import validate
+from motcua.workflows.contracts import CompiledProcedure
 from motcua.workflows.dsl.compile import (
-    definition_hash,
     load_bundle,
     load_catalogue,
     load_procedure,
@@ -325,7 +325,7 @@ def test_load_bundle_compiles_children_and_hashes(tmp_path: Path) -> None:
     _write(tmp_path, "templates/t.yaml", "not: a procedure\n")
     compiled, members = load_bundle(parent, activities={}, root=tmp_path)
     assert set(members) == {"vn.child"}
-    assert compiled.hash == definition_hash(compiled.definition)
+    assert compiled.hash == CompiledProcedure.of(compiled.definition).hash
     assert len(compiled.hash) == 64 and compiled.hash != members["vn.child"].hash
     assert set(load_catalogue(tmp_path)) == {"vn.child", "vn.parent"}
 

@@ -47,8 +47,9 @@ class ProcedureWorkflow:
         self.start = start
         self.definition = start.procedure.definition
         self.book = CaseBook(start)
+        declared = {name: spec.default for name, spec in self.definition.input.items()}
         self.scope: dict[str, Any] = {
-            "input": dict(start.dossier),
+            "input": declared | start.dossier,  # every declared field exists, maybe None
             "params": dict(self.definition.parameters),
             "case": {"dossier_code": start.dossier_code, "channel": start.channel},
         }
@@ -66,7 +67,7 @@ class ProcedureWorkflow:
         try:
             await self._run_steps(d.prefill)
             await self._run_steps(d.steps)
-            self.book.output = evaluate(d.output, self._view())
+            self.book.output = await self._evaluate("output", d.output)
             return self.book.finish(CaseStatus.completed)
         except CaseEnded as end:
             self.book.reason = end.reason
@@ -103,12 +104,22 @@ class ProcedureWorkflow:
                 self.scope[step.id] = result
             return
 
+    async def _evaluate(self, where: str, value: Any) -> Any:
+        """Evaluate outside a step (the output); a failing expression stalls the case."""
+        while True:
+            try:
+                return evaluate(value, self._view())
+            except ExpressionError as e:
+                resume = await self._stall(where, "expression", e.message, 1, skippable=True)
+                if resume.action != "retry":
+                    return resume.result if resume.action == "provide" else {}
+
     async def _dispatch(self, step: Any) -> Any:
         match step:
             case m.CallStep():
                 return await self._call(step)
             case m.DocumentStep() | m.NotifyStep():
-                return await self._call(step.as_call())
+                return await self._call(self._sugar(step))
             case m.TaskStep():
                 return await self._task(step)
             case m.ParallelStep():
@@ -133,6 +144,20 @@ class ProcedureWorkflow:
             case m.CompensateStep():
                 return await self._compensate(step)
         raise ApplicationError(f"unknown step kind {type(step).__name__}", non_retryable=True)
+
+    def _sugar(self, step: m.DocumentStep | m.NotifyStep) -> m.CallStep:
+        """`document`/`notify` name a declared document or notification; the activity
+        gets that declaration's template file (and, for documents, its title)."""
+        call = step.as_call()
+        d = self.definition
+        decl = (d.documents if isinstance(step, m.DocumentStep) else d.notifications).get(
+            call.with_["template"]
+        )
+        if decl is not None:
+            call.with_ = {**call.with_, "template": decl.template}
+            if isinstance(step, m.DocumentStep) and not call.with_.get("title"):
+                call.with_["title"] = decl.title
+        return call
 
     def _view(self) -> dict[str, Any]:
         return {**self.scope, "now": workflow.now()}

@@ -9,8 +9,6 @@ procedures that use it.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -23,17 +21,6 @@ from motcua.workflows.dsl.model import ProcedureDefinition, ProcedureStep
 from motcua.workflows.dsl.validation import validate_definition, walk_steps
 
 SKIPPED_DIRS = frozenset({"calendars", "templates"})
-
-
-def definition_hash(definition: ProcedureDefinition) -> str:
-    """sha256 of the canonical JSON of a definition."""
-    canonical = json.dumps(
-        definition.model_dump(mode="json"),
-        sort_keys=True,
-        ensure_ascii=False,
-        separators=(",", ":"),
-    )
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
 def yaml_files(root: Path) -> list[Path]:
@@ -128,7 +115,7 @@ def load_procedure(
     defn, diagnostics, _ = check_file(path, activities=activities, procedures=procedures)
     if diagnostics or defn is None:
         raise DefinitionError(diagnostics)
-    return CompiledProcedure(definition=defn, hash=definition_hash(defn))
+    return CompiledProcedure.of(defn)
 
 
 def _children(defn: ProcedureDefinition) -> list[tuple[str, DataPath]]:
@@ -192,17 +179,16 @@ def load_bundle(
         problems += child_diags
         if child is None:
             continue
-        members[child_id] = CompiledProcedure(definition=child, hash=definition_hash(child))
+        members[child_id] = CompiledProcedure.of(child)
         pending += [c for c, _ in _children(child)]
     graph = {**known, defn.id: (path, defn)}
     problems += cycles(graph, defn.id)
     if problems:
         raise DefinitionError(problems)
-    return CompiledProcedure(definition=defn, hash=definition_hash(defn)), members
+    return CompiledProcedure.of(defn), members
 
 
 __all__ = [
-    "definition_hash",
     "load_bundle",
     "load_catalogue",
     "load_procedure",

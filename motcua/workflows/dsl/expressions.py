@@ -15,7 +15,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateSyntaxError, meta, nodes
+from jinja2 import StrictUndefined, TemplateSyntaxError, Undefined, meta, nodes
 from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
@@ -91,7 +91,11 @@ def condition(expression: str, scope: Mapping[str, Any]) -> bool:
 
 
 def _unwrap(value: Any) -> Any:
-    # StrictUndefined never reaches here; markup strings become plain str for serialisation.
+    # A typed expression returns StrictUndefined unevaluated (e.g. a missing dict key):
+    # make it the same error as any other missing name.
+    if isinstance(value, Undefined):
+        raise UndefinedError(value._undefined_message)
+    # Markup strings become plain str for serialisation.
     if isinstance(value, str) and type(value) is not str:
         return str(value)
     return value

@@ -1,0 +1,47 @@
+"""Shared fixtures: real Temporal servers from the project's own wheels, no downloads.
+
+`local_env` is Temporal's dev server (the one `make run` uses); `ts_env` is the
+time-skipping test server, for timers that span working days.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest_asyncio
+from temporalio.testing import WorkflowEnvironment
+
+# Every test writes data (registers, documents) under a throw-away directory, never .data/.
+os.environ.setdefault("MOTCUA_DATA_DIR", tempfile.mkdtemp(prefix="motcua-test-"))
+
+from motcua.temporal import data_converter, ensure_search_attributes  # noqa: E402
+from motcua.workflows.contracts import SEARCH_ATTRIBUTES  # noqa: E402
+
+BIN = Path(sys.executable).parent
+
+
+@pytest_asyncio.fixture(scope="session")
+async def local_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_local(
+        data_converter=data_converter(),
+        dev_server_existing_path=str(BIN / "temporal"),
+        search_attributes=SEARCH_ATTRIBUTES,
+        dev_server_log_level="error",
+    )
+    yield env
+    await env.shutdown()
+
+
+@pytest_asyncio.fixture(scope="session")
+async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_time_skipping(
+        data_converter=data_converter(),
+        test_server_existing_path=str(BIN / "temporal-test-server"),
+    )
+    await ensure_search_attributes(env.client)
+    yield env
+    await env.shutdown()

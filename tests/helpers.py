@@ -1,0 +1,88 @@
+"""Helpers for workflow tests: a worker on its own task queue, starting cases, waiting."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+from temporalio.client import Client, WorkflowHandle
+from temporalio.service import RPCError, RPCStatusCode
+from temporalio.worker import Worker
+
+from motcua.worker import build_worker
+from motcua.workflows.contracts import (
+    CaseStart,
+    CaseState,
+    CompiledProcedure,
+    initial_search_attributes,
+)
+from motcua.workflows.procedure import ProcedureWorkflow
+from tests import engine_activities
+
+ROOT = Path(__file__).resolve().parent.parent
+T = TypeVar("T")
+
+
+def new_worker(client: Client) -> Worker:
+    return build_worker(
+        client, task_queue=f"test-{uuid.uuid4()}", extra=engine_activities.ACTIVITIES
+    )
+
+
+async def start_case(
+    client: Client,
+    worker: Worker,
+    procedure: CompiledProcedure,
+    dossier: dict[str, Any],
+    *,
+    members: dict[str, CompiledProcedure] | None = None,
+    code: str | None = None,
+) -> WorkflowHandle[ProcedureWorkflow, Any]:
+    code = code or f"T00.1-261123-{uuid.uuid4().hex[:6]}"
+    start = CaseStart(
+        dossier_code=code, procedure=procedure, members=members or {}, dossier=dossier
+    )
+    return await client.start_workflow(
+        ProcedureWorkflow.run,
+        start,
+        id=code,
+        task_queue=worker.task_queue,
+        search_attributes=initial_search_attributes(code, procedure.definition.id),
+    )
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[T]],
+    until: Callable[[T], bool],
+    timeout: timedelta = timedelta(seconds=15),
+) -> T:
+    deadline = asyncio.get_running_loop().time() + timeout.total_seconds()
+    while True:
+        value = await probe()
+        if until(value):
+            return value
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"condition not reached within {timeout}; last value: {value}")
+        await asyncio.sleep(0.05)
+
+
+async def state_when(
+    handle: WorkflowHandle[Any, Any], until: Callable[[CaseState], bool]
+) -> CaseState:
+    """Poll the `state` query; a case not started yet (a bundle's member) counts as not yet."""
+
+    async def probe() -> CaseState | None:
+        try:
+            return await handle.query(ProcedureWorkflow.state)
+        except RPCError as e:
+            if e.status != RPCStatusCode.NOT_FOUND:
+                raise
+            return None
+
+    state = await eventually(probe, lambda s: s is not None and until(s))
+    assert state is not None
+    return state

@@ -1,0 +1,348 @@
+"""Every step kind on the time-skipping test server, with real activities and Updates."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+import yaml
+from temporalio.client import WorkflowFailureError, WorkflowUpdateFailedError
+from temporalio.testing import WorkflowEnvironment
+
+from motcua.workflows.contracts import (
+    CaseResult,
+    CaseStatus,
+    CompiledProcedure,
+    DecideInput,
+    EventInput,
+    ResumeInput,
+    SupplementInput,
+)
+from motcua.workflows.dsl.model import ProcedureDefinition
+from motcua.workflows.procedure import ProcedureWorkflow
+from tests import engine_activities
+from tests.helpers import new_worker, start_case, state_when
+
+HEADER = """
+id: vn.test.{name}
+version: 1
+title: Thủ tục kiểm thử
+agency: commune
+sla: {{working_days: 5}}
+roles: [officer, chair]
+input:
+  pid: {{type: pid}}
+  note: {{type: string, required: false}}
+"""
+
+
+def compiled(name: str, body: str) -> CompiledProcedure:
+    text = HEADER.format(name=name) + body
+    return CompiledProcedure.of(ProcedureDefinition.model_validate(yaml.safe_load(text)))
+
+
+REVIEW = """
+steps:
+  - id: review
+    task:
+      role: officer
+      agency: "{{ 'UBND-' ~ input.pid[:3] }}"
+      actions: [approve, reject, request_supplement]
+      sla: {working_days: 1}
+      escalate_to: chair
+      supplement: {working_days: 7}
+  - id: after
+    set: {decided: "{{ review.action }}"}
+on_reject:
+  - id: noted
+    set: {why: "{{ reason }}"}
+output: {action: "{{ decided }}", note: "{{ input.note }}"}
+"""
+DOSSIER = {"pid": "001203000123", "note": "lần đầu"}
+AGENCY = "UBND-001"
+
+
+def decide(step: str = "review", action: str = "approve", **kw: Any) -> DecideInput:
+    fields = {"role": "officer", "agency": AGENCY, "actor": "cb01", "comment": "", **kw}
+    return DecideInput(step_id=step, action=action, **fields)
+
+
+async def result_of(handle: Any) -> CaseResult:
+    return await handle.result()
+
+
+async def test_task_approve_completes(ts_env: WorkflowEnvironment) -> None:
+    async with new_worker(ts_env.client) as worker:
+        handle = await start_case(ts_env.client, worker, compiled("approve", REVIEW), DOSSIER)
+        state = await state_when(handle, lambda s: s.status == CaseStatus.waiting_officer)
+        assert [t.step_id for t in state.open_tasks] == ["review"]
+        assert state.open_tasks[0].agency == AGENCY and state.due_at is not None
+        decision = await handle.execute_update(ProcedureWorkflow.decide, decide())
+        assert decision.action == "approve"
+        result = await result_of(handle)
+    assert result.status == CaseStatus.completed
+    assert result.output == {"action": "approve", "note": "lần đầu"}
+
+
+async def test_task_reject_runs_on_reject(ts_env: WorkflowEnvironment) -> None:
+    async with new_worker(ts_env.client) as worker:
+        handle = await start_case(ts_env.client, worker, compiled("reject", REVIEW), DOSSIER)
+        await state_when(handle, lambda s: s.status == CaseStatus.waiting_officer)
+        await handle.execute_update(
+            ProcedureWorkflow.decide, decide(action="reject", comment="Không đủ điều kiện")
+        )
+        result = await result_of(handle)
+        state = await handle.query(ProcedureWorkflow.state)
+    assert result.status == CaseStatus.rejected
+    assert result.reason == "Không đủ điều kiện"
+    assert [e.kind for e in state.events if e.step_id == "noted"] == []  # set logs nothing
+    assert state.events[-1].kind == "rejected"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"step_id": "nope"}, "no open task 'nope'"),
+        ({"role": "chair"}, "role 'chair' may not decide"),
+        ({"agency": "UBND-079"}, "agency 'UBND-079' is not competent"),
+        ({"action": "publish"}, "action 'publish' is not allowed"),
+        ({"action": "request_supplement"}, "must list what is missing"),
+    ],
+)
+async def test_decide_validator_refuses_without_trace(
+    local_env: WorkflowEnvironment, change: dict[str, str], message: str
+) -> None:
+    # On the dev server: the time-skipping server keeps the empty workflow task that a
+    # refused Update runs in, while a real server drops it.
+    async with new_worker(local_env.client) as worker:
+        handle = await start_case(local_env.client, worker, compiled("refuse", REVIEW), DOSSIER)
+        await state_when(handle, lambda s: s.status == CaseStatus.waiting_officer)
+        before = len((await handle.fetch_history()).events)
+        bad = decide().model_copy(update=change)
+        with pytest.raises(WorkflowUpdateFailedError) as refused:
+            await handle.execute_update(ProcedureWorkflow.decide, bad)
+        assert message in str(refused.value.cause)
+        history = await handle.fetch_history()
+        assert len(history.events) == before
+        assert "WORKFLOW_EXECUTION_UPDATE" not in str([e.event_type for e in history.events])
+        state = await handle.query(ProcedureWorkflow.state)
+        assert state.decisions == [] and state.status == CaseStatus.waiting_officer
+        await handle.execute_update(ProcedureWorkflow.decide, decide())
+        assert (await result_of(handle)).status == CaseStatus.completed
+
+
+async def test_supplement_loop_returns_to_same_task(ts_env: WorkflowEnvironment) -> None:
+    async with new_worker(ts_env.client) as worker:
+        handle = await start_case(ts_env.client, worker, compiled("supp", REVIEW), DOSSIER)
+        await state_when(handle, lambda s: s.status == CaseStatus.waiting_officer)
+        ask = decide(action="request_supplement", missing=["Bản sao giấy chứng sinh"])
+        await handle.execute_update(ProcedureWorkflow.decide, ask)
+        state = await state_when(handle, lambda s: s.status == CaseStatus.waiting_citizen)
+        assert state.open_tasks[0].missing == ["Bản sao giấy chứng sinh"]
+        assert state.open_tasks[0].supplement_due_at is not None
+        with pytest.raises(WorkflowUpdateFailedError):  # officers cannot decide meanwhile
+            await handle.execute_update(ProcedureWorkflow.decide, decide())
+        with pytest.raises(WorkflowUpdateFailedError) as bad:
+            await handle.execute_update(
+                ProcedureWorkflow.supplement,
+                SupplementInput(step_id="review", actor="citizen", documents={"pid": "12"}),
+            )
+        assert "pid: must be 12 digits" in str(bad.value.cause)
+        await handle.execute_update(
+            ProcedureWorkflow.supplement,
+            SupplementInput(step_id="review", actor="citizen", documents={"note": "đã bổ sung"}),
+        )
+        await state_when(handle, lambda s: s.status == CaseStatus.waiting_officer)
+        await handle.execute_update(ProcedureWorkflow.decide, decide())
+        result = await result_of(handle)
+    assert result.status == CaseStatus.completed
+    assert result.output["note"] == "đã bổ sung"
+
+
+async def test_supplement_expiry_rejects(ts_env: WorkflowEnvironment) -> None:
+    async with new_worker(ts_env.client) as worker:
+        handle = await start_case(ts_env.client, worker, compiled("expire", REVIEW), DOSSIER)
+        await state_when(handle, lambda s: s.status == CaseStatus.waiting_officer)
+        ask = decide(action="request_supplement", missing=["Tờ khai"])
+        await handle.execute_update(ProcedureWorkflow.decide, ask)
+        await state_when(handle, lambda s: s.status == CaseStatus.waiting_citizen)
+        await ts_env.sleep(timedelta(days=15))
+        result = await result_of(handle)
+    assert result.status == CaseStatus.rejected
+    assert result.reason == "Hết thời hạn bổ sung hồ sơ"
+
+
+async def test_overdue_task_escalates_to_chair(ts_env: WorkflowEnvironment) -> None:
+    async with new_worker(ts_env.client) as worker:
+        handle = await start_case(ts_env.client, worker, compiled("late", REVIEW), DOSSIER)
+        await state_when(handle, lambda s: s.status == CaseStatus.waiting_officer)
+        await ts_env.sleep(timedelta(days=5))
+        state = await state_when(handle, lambda s: s.open_tasks[0].escalated)
+        assert [e.kind for e in state.events].count("escalated") == 1
+        await handle.execute_update(ProcedureWorkflow.decide, decide(role="chair"))
+        assert (await result_of(handle)).status == CaseStatus.completed
+
+
+FLAKY = """
+steps:
+  - id: lookup
+    call: test.echo
+    with: {value: "{{ input.pid }}"}
+    retry: {max_attempts: 2, initial_interval: 1s}
+    skippable: true
+    result: {value: {type: string}}
+output: {got: "{{ lookup.value if lookup else 'none' }}"}
+"""
+
+
+@pytest.mark.parametrize(
+    ("action", "extra", "status", "got"),
+    [
+        ("retry", {}, CaseStatus.completed, DOSSIER["pid"]),
+        ("provide", {"result": {"value": "nhập tay"}}, CaseStatus.completed, "nhập tay"),
+        ("skip", {}, CaseStatus.completed, "none"),
+        ("abort", {}, CaseStatus.aborted, None),
+    ],
+)
+async def test_stall_then_resume(
+    ts_env: WorkflowEnvironment, action: str, extra: dict[str, Any], status: CaseStatus, got: Any
+) -> None:
+    engine_activities.FAILURES["lookup"] = 2  # both attempts fail: the case stalls
+    async with new_worker(ts_env.client) as worker:
+        handle = await start_case(ts_env.client, worker, compiled(f"stall{action}", FLAKY), DOSSIER)
+        state = await state_when(handle, lambda s: s.status == CaseStatus.stalled)
+        stall = state.stalls[0]
+        assert (stall.step_id, stall.activity, stall.attempts) == ("lookup", "test.echo", 2)
+        assert "registry unavailable" in stall.error
+        if action == "provide":
+            with pytest.raises(WorkflowUpdateFailedError) as bad:
+                wrong = ResumeInput(
+                    step_id="lookup", action="provide", actor="cb", reason="x", result={"v": 1}
+                )
+                await handle.execute_update(ProcedureWorkflow.resume, wrong)
+            assert "v: unknown field" in str(bad.value.cause)
+        resume = ResumeInput(
+            step_id="lookup", action=action, actor="cb02", reason="Cơ sở dữ liệu đã hoạt động"
+        )
+        await handle.execute_update(ProcedureWorkflow.resume, resume.model_copy(update=extra))
+        result = await result_of(handle)
+        state = await handle.query(ProcedureWorkflow.state)
+    assert result.status == status
+    assert [(r.action, r.actor) for r in state.resumes] == [(action, "cb02")]
+    if got is not None:
+        assert result.output == {"got": got}
+
+
+async def test_skip_refused_when_step_not_skippable(ts_env: WorkflowEnvironment) -> None:
+    engine_activities.FAILURES["lookup"] = 2
+    body = FLAKY.replace("skippable: true", "skippable: false")
+    async with new_worker(ts_env.client) as worker:
+        handle = await start_case(ts_env.client, worker, compiled("noskip", body), DOSSIER)
+        await state_when(handle, lambda s: s.status == CaseStatus.stalled)
+        skip = ResumeInput(step_id="lookup", action="skip", actor="cb", reason="thử")
+        with pytest.raises(WorkflowUpdateFailedError) as refused:
+            await handle.execute_update(ProcedureWorkflow.resume, skip)
+        assert "may not be skipped" in str(refused.value.cause)
+        retry = skip.model_copy(update={"action": "retry"})
+        await handle.execute_update(ProcedureWorkflow.resume, retry)
+        assert (await result_of(handle)).status == CaseStatus.completed
+
+
+FLOW = """
+steps:
+  - id: both
+    parallel:
+      left:
+        - id: a
+          call: test.echo
+          with: {value: 1}
+      right:
+        - id: b
+          call: test.echo
+          with: {value: 2}
+        - id: signal
+          wait: {event: paid, timeout: 1h}
+  - id: total
+    set: {sum: "{{ a.value + b.value }}"}
+  - id: pause
+    wait: {working_days: 1}
+  - id: branch
+    switch:
+      cases:
+        - when: "sum > 10"
+          steps:
+            - id: big
+              reject: {reason: "quá lớn"}
+        - when: "signal.amount == 5000"
+          steps:
+            - id: paid_ok
+              set: {route: "paid"}
+      default:
+        - id: other
+          set: {route: "other"}
+  - id: skipped
+    when: "route == 'other'"
+    fail: {message: "không tới đây"}
+output: {sum: "{{ sum }}", route: "{{ route }}", amount: "{{ signal.amount }}"}
+"""
+
+
+async def test_parallel_wait_set_switch(ts_env: WorkflowEnvironment) -> None:
+    async with new_worker(ts_env.client) as worker:
+        handle = await start_case(ts_env.client, worker, compiled("flow", FLOW), DOSSIER)
+        await state_when(handle, lambda s: "signal" in s.current_steps)
+        await handle.signal(ProcedureWorkflow.event, EventInput(name="paid", data={"amount": 5000}))
+        result = await result_of(handle)
+    assert result.status == CaseStatus.completed
+    assert result.output == {"sum": 3, "route": "paid", "amount": 5000}
+
+
+async def test_fail_step_fails_the_workflow(ts_env: WorkflowEnvironment) -> None:
+    body = FLOW.replace("when: \"route == 'other'\"", "when: \"route == 'paid'\"")
+    async with new_worker(ts_env.client) as worker:
+        handle = await start_case(ts_env.client, worker, compiled("fail", body), DOSSIER)
+        await state_when(handle, lambda s: "signal" in s.current_steps)
+        await handle.signal(ProcedureWorkflow.event, EventInput(name="paid", data={"amount": 5000}))
+        with pytest.raises(WorkflowFailureError) as failed:
+            await handle.result()
+        assert "không tới đây" in str(failed.value.cause)
+        state = await handle.query(ProcedureWorkflow.state)
+    assert state.status == CaseStatus.failed
+
+
+BUNDLE = """
+steps:
+  - id: first
+    procedure: {id: vn.test.member_a, input: {pid: "{{ input.pid }}"}}
+  - id: second
+    procedure: {id: vn.test.member_b, input: {pid: "{{ input.pid }}"}, on_reject: continue}
+output:
+  first: "{{ first.status }}"
+  second: "{{ second.status }}"
+  why: "{{ second.reason }}"
+"""
+
+
+async def test_bundle_member_rejected_keeps_completed_member(ts_env: WorkflowEnvironment) -> None:
+    members = {
+        "vn.test.member_a": compiled("member_a", REVIEW),
+        "vn.test.member_b": compiled("member_b", REVIEW),
+    }
+    async with new_worker(ts_env.client) as worker:
+        code = "B01-261123-0001"
+        handle = await start_case(
+            ts_env.client, worker, compiled("bundle", BUNDLE), DOSSIER, members=members, code=code
+        )
+        child_a = ts_env.client.get_workflow_handle(f"{code}.first")
+        await state_when(child_a, lambda s: s.status == CaseStatus.waiting_officer)
+        await child_a.execute_update(ProcedureWorkflow.decide, decide())
+        child_b = ts_env.client.get_workflow_handle(f"{code}.second")
+        await state_when(child_b, lambda s: s.status == CaseStatus.waiting_officer)
+        await child_b.execute_update(
+            ProcedureWorkflow.decide, decide(action="reject", comment="Sai")
+        )
+        result = await result_of(handle)
+    assert result.status == CaseStatus.completed
+    assert result.output == {"first": "completed", "second": "rejected", "why": "Sai"}
+    assert result.children == {"first": "completed", "second": "rejected"}
