@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter
 
+from motcua.codec import codec_from_settings
 from motcua.settings import get_settings
 
 
 def data_converter() -> DataConverter:
-    # Pydantic models cross the workflow boundary as JSON. The payload codec that encrypts
-    # personal data plugs in here (dataclasses.replace(..., payload_codec=...)).
-    return pydantic_data_converter
+    """Pydantic models cross the workflow boundary as JSON, then AES-256-GCM (motcua.codec).
+
+    Keys are read now (environment or the data directory's key file), so a worker with a
+    bad key configuration fails at start, not in the middle of a workflow task.
+    """
+    return dataclasses.replace(pydantic_data_converter, payload_codec=codec_from_settings())
 
 
 async def connect(address: str | None = None, namespace: str | None = None) -> Client:

@@ -17,6 +17,7 @@ from temporalio.testing import WorkflowEnvironment
 
 # Every test writes data (registers, documents) under a throw-away directory, never .data/.
 os.environ.setdefault("MOTCUA_DATA_DIR", tempfile.mkdtemp(prefix="motcua-test-"))
+os.environ.setdefault("MOTCUA_CODEC_KEYS", "test:bW90Y3VhLXRlc3Qta2V5LW5vdC1mb3ItcHJvZC0zMmI=")
 
 from motcua.temporal import data_converter, ensure_search_attributes  # noqa: E402
 from motcua.workflows.contracts import SEARCH_ATTRIBUTES  # noqa: E402
