@@ -6,11 +6,13 @@ proven to happen once go to the product's own register (register.write).
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from motcua.activities import register
 from motcua.activities.base import ActivityInput
 
 # step id -> how many more attempts fail; tests set this while the worker runs in-process.
@@ -38,4 +40,27 @@ async def echo(req: EchoInput) -> EchoResult:
     return EchoResult(value=req.value, attempt=activity.info().attempt)
 
 
-ACTIVITIES = [echo]
+class SlowWriteInput(ActivityInput):
+    book: str
+    entry: dict[str, Any]
+    delay: float = 0.0
+
+
+@activity.defn(name="test.slow_register")
+async def slow_register(req: SlowWriteInput) -> register.WriteResult:
+    """Writes to the register, then dawdles on its first attempt: a worker killed meanwhile
+    has applied the write but never reported it, so Temporal runs the activity again."""
+    result = await register.write(
+        register.WriteInput(
+            book=req.book,
+            entry=req.entry,
+            idempotency_key=req.idempotency_key,
+            dossier_code=req.dossier_code,
+        )
+    )
+    if activity.info().attempt == 1:
+        await asyncio.sleep(req.delay)
+    return result
+
+
+ACTIVITIES = [echo, slow_register]

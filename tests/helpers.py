@@ -71,7 +71,9 @@ async def eventually(
 
 
 async def state_when(
-    handle: WorkflowHandle[Any, Any], until: Callable[[CaseState], bool]
+    handle: WorkflowHandle[Any, Any],
+    until: Callable[[CaseState], bool],
+    timeout: timedelta = timedelta(seconds=15),
 ) -> CaseState:
     """Poll the `state` query; a case not started yet (a bundle's member) counts as not yet."""
 
@@ -83,6 +85,6 @@ async def state_when(
                 raise
             return None
 
-    state = await eventually(probe, lambda s: s is not None and until(s))
+    state = await eventually(probe, lambda s: s is not None and until(s), timeout)
     assert state is not None
     return state
