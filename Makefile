@@ -21,11 +21,27 @@ $(BIN)/motcua: $(UV) pyproject.toml uv.lock
 
 venv: $(BIN)/motcua
 
-# System packages the diagrams need (Graphviz renders SVG). Idempotent: skipped when present.
+# Debian packages the system uses, each checked by the file it provides: Graphviz (SVG
+# diagrams), DejaVu fonts (Vietnamese PDFs), poppler (pdftotext, pdfsig: checking PDFs and
+# signatures), NSS tools (certutil: pdfsig's trust store). Idempotent: nothing happens when
+# all are present; otherwise one `apt-get update` and one install of the missing ones, as
+# root. Not root: prints what is missing and how to install it, and goes on.
+SYSDEPS := graphviz:/usr/bin/dot \
+	fonts-dejavu-core:/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf \
+	poppler-utils:/usr/bin/pdftotext poppler-utils:/usr/bin/pdfsig \
+	libnss3-tools:/usr/bin/certutil
+
 sysdeps:
-	@command -v dot >/dev/null || { \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq graphviz >/dev/null; \
-	  else echo "note: Graphviz 'dot' is missing; SVG diagrams will be skipped (apt-get install graphviz)"; fi; }
+	@missing=$$(for dep in $(SYSDEPS); do [ -e "$${dep#*:}" ] || echo "$${dep%%:*}"; done | sort -u | tr '\n' ' '); \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing Debian packages: $$missing"; \
+	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null 2>&1; } \
+	      || echo "warning: could not install $$missing(apt-get failed); the features that need them are skipped"; \
+	  else \
+	    echo "note: missing Debian packages: $$missing(diagrams, PDF checks or signature checks that need them are skipped); install with: sudo apt-get install $$missing"; \
+	  fi; \
+	fi
 
 run: venv sysdeps
 	$(BIN)/python -m motcua.devstack

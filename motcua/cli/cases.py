@@ -1,5 +1,570 @@
-"""Placeholder: filled in by its own change."""
+"""Case commands against a running Temporal: `start`, `decide`, `resume`, `supplement`, `show`.
 
-from typing import Any
+They talk to the server at TEMPORAL_ADDRESS (or `--address`) in TEMPORAL_NAMESPACE (or
+`--namespace`); `start` puts the case on MOTCUA_TASK_QUEUE. Every failure prints what was
+wrong and what to do, and exits with status 1; no traceback reaches the terminal.
+Messages never repeat a dossier's values (they may be personal data).
+"""
 
-COMMANDS: list[Any] = []
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import Counter
+from collections.abc import Awaitable, Callable, Coroutine
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+
+import click
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowHandle,
+    WorkflowQueryFailedError,
+    WorkflowUpdateFailedError,
+)
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from motcua import dossier_codes
+from motcua.settings import get_settings
+from motcua.temporal import connect
+from motcua.workflows.contracts import (
+    CaseStart,
+    CaseState,
+    DecideInput,
+    ResumeInput,
+    SupplementInput,
+    initial_search_attributes,
+)
+from motcua.workflows.dsl import dossier as dossier_check
+from motcua.workflows.dsl.compile import load_bundle
+from motcua.workflows.dsl.diagnostics import DefinitionError
+from motcua.workflows.procedure import ProcedureWorkflow
+
+T = TypeVar("T")
+RPC_TIMEOUT = timedelta(seconds=15)
+_CODE_ATTEMPTS = 50
+
+# What officers read next to the machine status names.
+STATUS_VI = {
+    "running": "đang xử lý",
+    "waiting_officer": "chờ cán bộ xử lý",
+    "waiting_citizen": "chờ công dân bổ sung",
+    "stalled": "tạm dừng do lỗi, chờ cán bộ",
+    "completed": "đã có kết quả",
+    "rejected": "từ chối giải quyết",
+    "aborted": "đã hủy",
+    "failed": "lỗi, không hoàn thành",
+}
+
+
+class CliError(Exception):
+    """A failure explained for the person at the terminal."""
+
+
+def fail(message: str) -> NoReturn:
+    raise CliError(message)
+
+
+# ---------------------------------------------------------------- plumbing
+
+
+def _address(address: str | None) -> str:
+    return address or get_settings().temporal_address
+
+
+def _namespace(namespace: str | None) -> str:
+    return namespace or get_settings().temporal_namespace
+
+
+async def _client(address: str, namespace: str) -> Client:
+    try:
+        return await asyncio.wait_for(connect(address, namespace), timeout=20)
+    except (RuntimeError, OSError, TimeoutError) as e:
+        text = str(e)
+        if "refused" in text.lower() or isinstance(e, TimeoutError) or not text:
+            detail = ""
+        else:
+            detail = f" ({text.splitlines()[0][:200]})"
+        fail(
+            f"cannot reach Temporal at {address}: is `make run` running? "
+            f"(or point TEMPORAL_ADDRESS / --address at your server){detail}"
+        )
+
+
+def _run(coro: Coroutine[Any, Any, T]) -> T:
+    """Run one command's coroutine, turning every failure into a message and exit 1."""
+    try:
+        return asyncio.run(coro)
+    except CliError as e:
+        click.echo(f"error: {e}", err=True)
+        raise SystemExit(1) from None
+    except RPCError as e:
+        click.echo(f"error: Temporal refused the request ({e.status.name}): {e.message}", err=True)
+        raise SystemExit(1) from None
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        raise SystemExit(130) from None
+
+
+def server_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    fn = click.option(
+        "--namespace",
+        default=None,
+        help="Temporal namespace (default: TEMPORAL_NAMESPACE or 'default').",
+    )(fn)
+    fn = click.option(
+        "--address",
+        default=None,
+        help="Temporal frontend host:port (default: TEMPORAL_ADDRESS or localhost:7233).",
+    )(fn)
+    return fn
+
+
+def _json(value: str | None, option: str) -> Any:
+    """JSON text, or @path of a JSON file."""
+    if value is None:
+        return None
+    text = value
+    if value.startswith("@"):
+        path = Path(value[1:])
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as e:
+            fail(f"{option}: cannot read {path}: {e.strerror or e}")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        fail(f"{option} is not valid JSON: {e.msg} at line {e.lineno} column {e.colno}")
+
+
+def _json_object(value: str | None, option: str) -> dict[str, Any] | None:
+    data = _json(value, option)
+    if data is not None and not isinstance(data, dict):
+        fail(f"{option} must be a JSON object ({{...}}), not {type(data).__name__}")
+    return data
+
+
+async def _case_call(code: str, address: str, call: Awaitable[T]) -> T:
+    """Await a call on case `code`, explaining the usual RPC failures."""
+    try:
+        return await call
+    except RPCError as e:
+        if e.status == RPCStatusCode.NOT_FOUND:
+            if "completed" in e.message.lower() or "closed" in e.message.lower():
+                fail(f"case {code} is closed; it takes no more actions (see `motcua show {code}`)")
+            fail(f"no case with dossier code {code} on {address} (check the code and --namespace)")
+        if e.status == RPCStatusCode.DEADLINE_EXCEEDED:
+            fail(
+                f"case {code} did not answer in time: is a worker running on its task queue? "
+                "(`make run` starts one)"
+            )
+        raise
+
+
+def _refusal(e: WorkflowUpdateFailedError) -> str:
+    cause = e.cause
+    if isinstance(cause, ApplicationError):
+        return cause.message
+    return str(cause or e)
+
+
+def _vn(moment: datetime | None) -> str:
+    if moment is None:
+        return "-"
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(dossier_codes.VIETNAM).strftime("%d/%m/%Y %H:%M (giờ Việt Nam)")
+
+
+def _status(value: str) -> str:
+    return f"{value} ({STATUS_VI[value]})" if value in STATUS_VI else value
+
+
+# ---------------------------------------------------------------- start
+
+
+async def _start(
+    file: Path,
+    dossier: dict[str, Any],
+    channel: str,
+    agency: str | None,
+    address: str,
+    namespace: str,
+) -> tuple[str, bool]:
+    try:
+        procedure, members = load_bundle(file)
+    except DefinitionError as e:
+        fail(f"{file} is not a valid procedure:\n{e}\n(run `motcua validate {file}`)")
+    definition = procedure.definition
+    problems = dossier_check.check(definition.input, dossier)
+    if problems:
+        fail(
+            f"the dossier does not match the input of {definition.id}:\n"
+            + "\n".join(f"  {p}" for p in problems)
+        )
+    prefix = agency or dossier_codes.agency_for(definition.agency, dossier)
+    if prefix is None:
+        fail(
+            f"cannot derive the receiving agency of a {definition.agency}-level procedure "
+            "from this dossier: pass --agency CODE (e.g. --agency UBND-00001)"
+        )
+    problem = dossier_codes.agency_problem(prefix)
+    if problem:
+        fail(f"--agency: {problem}")
+    client = await _client(address, namespace)
+    queue = get_settings().task_queue
+    for _ in range(_CODE_ATTEMPTS):
+        code = await asyncio.to_thread(dossier_codes.next_code, prefix)
+        start = CaseStart(
+            dossier_code=code,
+            procedure=procedure,
+            members=members,
+            dossier=dossier,
+            channel=channel,
+        )
+        try:
+            await client.start_workflow(
+                ProcedureWorkflow.run,
+                start,
+                id=code,
+                task_queue=queue,
+                search_attributes=initial_search_attributes(code, definition.id),
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                rpc_timeout=RPC_TIMEOUT,
+            )
+        except WorkflowAlreadyStartedError:
+            continue  # the sequence table is younger than the server's cases: next number
+        except RPCError as e:
+            if "search attribute" in e.message.lower():
+                fail(
+                    f"the server does not know motcua's search attributes ({e.message}): "
+                    "start it with `make run`, or register them (docs/operations.md)"
+                )
+            raise
+        return code, queue != "motcua"
+    fail(
+        f"dossier codes {prefix}-…: {_CODE_ATTEMPTS} numbers in a row are already used on the "
+        "server; the sequence database (DATABASE_URL) does not match this server"
+    )
+
+
+@click.command()
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option(
+    "--input",
+    "input_",
+    required=True,
+    metavar="JSON",
+    help="The dossier: JSON text, or @file.json.",
+)
+@click.option(
+    "--channel",
+    default="online",
+    show_default=True,
+    help="'online', or the code of the one-stop centre that received the dossier.",
+)
+@click.option(
+    "--agency",
+    default=None,
+    metavar="CODE",
+    help="Agency code that prefixes the dossier code (default: UBND-<commune_code> for a "
+    "commune procedure, UBND-<province_code> for a province procedure).",
+)
+@click.option("--quiet", "-q", is_flag=True, help="Print only the dossier code.")
+@server_options
+def start(
+    file: Path,
+    input_: str,
+    channel: str,
+    agency: str | None,
+    quiet: bool,
+    address: str | None,
+    namespace: str | None,
+) -> None:
+    """Start a case of the procedure in FILE with the dossier given by --input.
+
+    The procedure and the child procedures it starts are compiled and pinned to the case;
+    the dossier is checked against the procedure's `input` first. Prints the dossier code
+    (the case's workflow id).
+    """
+    if not file.exists():
+        click.echo(f"error: no such file: {file}", err=True)
+        raise SystemExit(1)
+
+    async def go() -> tuple[str, bool]:
+        data = _json_object(input_, "--input")
+        assert data is not None
+        return await _start(file, data, channel, agency, _address(address), _namespace(namespace))
+
+    code, _ = _run(go())
+    if quiet:
+        click.echo(code)
+        return
+    click.echo(f"started case {code}")
+    click.echo(f"  see it:      motcua show {code}")
+    click.echo(f"  in Temporal: temporal workflow describe --workflow-id {code}")
+
+
+# ---------------------------------------------------------------- decide, resume, supplement
+
+
+async def _update(code: str, address: str, namespace: str, update: Any, arg: Any) -> Any:
+    client = await _client(address, namespace)
+    handle: WorkflowHandle[Any, Any] = client.get_workflow_handle(code)
+    try:
+        return await _case_call(
+            code, address, handle.execute_update(update, arg, rpc_timeout=RPC_TIMEOUT)
+        )
+    except WorkflowUpdateFailedError as e:
+        fail(f"refused: {_refusal(e)}")
+
+
+@click.command()
+@click.argument("code")
+@click.argument("step")
+@click.argument("action")
+@click.option("--role", required=True, help="The officer's role, e.g. civil_status_officer.")
+@click.option("--agency", required=True, help="The officer's agency, e.g. UBND-00001.")
+@click.option("--actor", required=True, help="The officer's account id.")
+@click.option("--comment", default="", help="Reason or note recorded with the decision.")
+@click.option(
+    "--missing",
+    multiple=True,
+    metavar="ITEM",
+    help="For request_supplement: one missing item (repeat the option for each).",
+)
+@click.option("--form", "form", default=None, metavar="JSON", help="Task form fields (JSON).")
+@server_options
+def decide(
+    code: str,
+    step: str,
+    action: str,
+    role: str,
+    agency: str,
+    actor: str,
+    comment: str,
+    missing: tuple[str, ...],
+    form: str | None,
+    address: str | None,
+    namespace: str | None,
+) -> None:
+    """Decide the open task STEP of case CODE with ACTION (approve, reject, ...).
+
+    The case refuses a wrong step, action, role or agency; the refusal is printed and the
+    command exits with status 1.
+    """
+
+    async def go() -> Any:
+        decision = DecideInput(
+            step_id=step,
+            action=action,
+            role=role,
+            agency=agency,
+            actor=actor,
+            comment=comment,
+            form=_json_object(form, "--form") or {},
+            missing=list(missing),
+        )
+        return await _update(
+            code, _address(address), _namespace(namespace), ProcedureWorkflow.decide, decision
+        )
+
+    _run(go())
+    click.echo(f"{code}: {step} -> {action} (by {actor}, {role} at {agency})")
+
+
+@click.command()
+@click.argument("code")
+@click.argument("step")
+@click.argument("action", type=click.Choice(["retry", "provide", "skip", "abort"]))
+@click.option("--actor", required=True, help="The officer's account id.")
+@click.option("--reason", required=True, help="Why; recorded with the resume.")
+@click.option(
+    "--result",
+    default=None,
+    metavar="JSON",
+    help="For provide: the step's result (JSON text or @file.json).",
+)
+@server_options
+def resume(
+    code: str,
+    step: str,
+    action: str,
+    actor: str,
+    reason: str,
+    result: str | None,
+    address: str | None,
+    namespace: str | None,
+) -> None:
+    """Resume the stalled STEP of case CODE: retry, provide its result, skip it, or abort."""
+
+    async def go() -> Any:
+        req = ResumeInput(
+            step_id=step,
+            action=action,
+            actor=actor,
+            reason=reason,
+            result=_json_object(result, "--result"),
+        )
+        return await _update(
+            code, _address(address), _namespace(namespace), ProcedureWorkflow.resume, req
+        )
+
+    _run(go())
+    click.echo(f"{code}: {step} -> {action} (by {actor})")
+
+
+@click.command()
+@click.argument("code")
+@click.argument("step")
+@click.option("--actor", required=True, help="Who supplies the documents (citizen account).")
+@click.option(
+    "--documents",
+    required=True,
+    metavar="JSON",
+    help="The supplemented dossier fields (JSON object text or @file.json).",
+)
+@click.option("--note", default="", help="A note from the citizen.")
+@server_options
+def supplement(
+    code: str,
+    step: str,
+    actor: str,
+    documents: str,
+    note: str,
+    address: str | None,
+    namespace: str | None,
+) -> None:
+    """Supplement case CODE, sent back to the citizen at task STEP; the task reopens."""
+
+    async def go() -> Any:
+        req = SupplementInput(
+            step_id=step,
+            actor=actor,
+            documents=_json_object(documents, "--documents") or {},
+            note=note,
+        )
+        return await _update(
+            code, _address(address), _namespace(namespace), ProcedureWorkflow.supplement, req
+        )
+
+    _run(go())
+    click.echo(f"{code}: supplement received for {step}; the task is open again")
+
+
+# ---------------------------------------------------------------- show
+
+
+async def _show(code: str, address: str, namespace: str) -> tuple[CaseState, dict[str, Any]]:
+    client = await _client(address, namespace)
+    handle: WorkflowHandle[Any, Any] = client.get_workflow_handle(code)
+    description = await _case_call(code, address, handle.describe(rpc_timeout=RPC_TIMEOUT))
+    try:
+        state = await _case_call(
+            code, address, handle.query(ProcedureWorkflow.state, rpc_timeout=RPC_TIMEOUT)
+        )
+    except WorkflowQueryFailedError as e:
+        fail(f"case {code} could not answer its state query: {e}")
+    history = await _case_call(code, address, handle.fetch_history(rpc_timeout=RPC_TIMEOUT))
+    kinds: Counter[str] = Counter()
+    times: list[datetime] = []
+    for event in history.events:
+        kinds[EventType.Name(event.event_type).removeprefix("EVENT_TYPE_").lower()] += 1
+        times.append(event.event_time.ToDatetime(tzinfo=UTC))
+    summary = {
+        "workflow_status": (
+            WorkflowExecutionStatus(description.status).name.lower()
+            if description.status
+            else "unknown"
+        ),
+        "events": len(history.events),
+        "first": min(times) if times else None,
+        "last": max(times) if times else None,
+        "kinds": dict(sorted(kinds.items(), key=lambda kv: (-kv[1], kv[0]))),
+    }
+    return state, summary
+
+
+def render(state: CaseState, history: dict[str, Any]) -> list[str]:
+    """The case for a person: what it is waiting for, what happened, who did what."""
+    lines = [
+        f"Case {state.dossier_code}",
+        f"  procedure     {state.procedure_id} v{state.procedure_version}"
+        f" (definition {state.definition_hash[:12]})",
+        f"  status        {_status(state.status.value)}  [Temporal: {history['workflow_status']}]",
+        f"  started       {_vn(state.started_at)}",
+        f"  due           {_vn(state.due_at)}",
+        f"  current steps {', '.join(state.current_steps) or '-'}",
+    ]
+    if state.reason:
+        lines.append(f"  reason        {state.reason}")
+    if state.open_tasks:
+        lines.append("Open tasks")
+        for t in state.open_tasks:
+            lines.append(
+                f"  {t.step_id}: role {t.role} at {t.agency}, waiting for {t.waiting_for}, "
+                f"due {_vn(t.due_at)}" + (f", ESCALATED to {t.escalate_to}" if t.escalated else "")
+            )
+            lines.append(f"    actions: {', '.join(t.actions)}; opened {_vn(t.opened_at)}")
+            if t.waiting_for == "citizen":
+                lines.append(
+                    f"    supplement due {_vn(t.supplement_due_at)}; missing: "
+                    + (", ".join(t.missing) or "-")
+                )
+    if state.stalls:
+        lines.append("Stalled steps (motcua resume CODE STEP retry|provide|skip|abort)")
+        for s in state.stalls:
+            lines.append(
+                f"  {s.step_id}: {s.activity} failed after {s.attempts} attempt(s) "
+                f"since {_vn(s.since)}{' (skippable)' if s.skippable else ''}"
+            )
+            lines.append(f"    error: {s.error}")
+    if state.decisions:
+        lines.append("Decisions")
+        for d in state.decisions:
+            extra = f" - {d.comment}" if d.comment else ""
+            if d.missing:
+                extra += f" (missing: {', '.join(d.missing)})"
+            lines.append(
+                f"  {_vn(d.at)}  {d.step_id}: {d.action} by {d.actor} "
+                f"({d.role} at {d.agency}){extra}"
+            )
+    if state.resumes:
+        lines.append("Resumes")
+        for r in state.resumes:
+            lines.append(f"  {_vn(r.at)}  {r.step_id}: {r.action} by {r.actor} - {r.reason}")
+    if state.children:
+        lines.append("Member cases")
+        for step_id, status in state.children.items():
+            lines.append(f"  {state.dossier_code}.{step_id}: {_status(status)}")
+    if state.output:
+        lines.append("Output")
+        for key, value in state.output.items():
+            lines.append(f"  {key}: {value}")
+    lines.append(
+        f"History: {history['events']} events, first {_vn(history['first'])}, "
+        f"last {_vn(history['last'])}"
+    )
+    lines += [f"  {n:4d}  {kind}" for kind, n in history["kinds"].items()]
+    return lines
+
+
+@click.command()
+@click.argument("code")
+@click.option("--json", "as_json", is_flag=True, help="Print the state query result as JSON.")
+@server_options
+def show(code: str, as_json: bool, address: str | None, namespace: str | None) -> None:
+    """Show case CODE: status, open tasks, stalls, decisions and a history summary."""
+    state, history = _run(_show(code, _address(address), _namespace(namespace)))
+    if as_json:
+        click.echo(state.model_dump_json(indent=2))
+        return
+    click.echo("\n".join(render(state, history)))
+
+
+COMMANDS: list[click.Command] = [start, decide, resume, supplement, show]

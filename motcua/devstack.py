@@ -1,0 +1,342 @@
+"""`python -m motcua.devstack` (what `make run` runs): the whole system on one machine.
+
+Starts, in order, the services listed in `services()`: Temporal's dev server (SQLite file
+and Web UI, motcua's search attributes registered), then the worker. Each waits until the
+previous one is ready. Then it prints where everything is and how to start and decide a
+demo case, and watches: Ctrl-C or SIGTERM stops every service (last started first); a
+service that dies is reported with the end of its log, and the rest are stopped.
+
+Logs: `<data dir>/logs/<service>.log`. Ports: TEMPORAL_PORT (default 7233) and
+TEMPORAL_UI_PORT (default 8233); a port already taken is reported before anything starts.
+Later services (sandbox registries, SMTP sink, API) are more entries in `services()`.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import IO
+
+from motcua.settings import ROOT, get_settings
+from motcua.workflows.contracts import SEARCH_ATTRIBUTES
+
+BIN = Path(sys.executable).parent
+HOST = "127.0.0.1"
+READY_TIMEOUT = 60.0
+STOP_TIMEOUT = 8.0
+DEMO_FILE = "procedure_defs/examples/every_step.yaml"
+DEMO_INPUT = (
+    '{"applicant_pid": "001203000123", "full_name": "Nguyễn Thị Hoa", '
+    '"commune_code": "00001", "email": "hoa@example.vn"}'
+)
+_SA_TYPES = {"KEYWORD": "Keyword", "DATETIME": "Datetime", "TEXT": "Text", "INT": "Int"}
+
+
+class StartError(Exception):
+    """The stack cannot start; the message says why and what to do."""
+
+
+def say(text: str = "") -> None:
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+@dataclass
+class Service:
+    """One process of the stack: how to run it and how to know it is ready."""
+
+    name: str
+    argv: list[str]
+    ready: Callable[[Service], bool]
+    env: dict[str, str] = field(default_factory=dict)
+    ports: dict[str, int] = field(default_factory=dict)  # what -> port it must bind
+    process: subprocess.Popen[bytes] | None = None
+    log_path: Path | None = None
+    _log: IO[bytes] | None = None
+
+    def start(self, logs: Path) -> None:
+        self.log_path = logs / f"{self.name}.log"
+        self._log = self.log_path.open("ab")
+        self._log.write(f"\n==== {time.strftime('%Y-%m-%d %H:%M:%S')} start\n".encode())
+        self._log.flush()
+        self.process = subprocess.Popen(
+            self.argv,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **self.env},
+            cwd=ROOT,
+            # Own process group: a terminal's Ctrl-C reaches the launcher only, which then
+            # stops the services in order instead of all of them at once.
+            start_new_session=True,
+        )
+
+    def exit_code(self) -> int | None:
+        return None if self.process is None else self.process.poll()
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+
+    def wait_or_kill(self, deadline: float) -> None:
+        if self.process is None:
+            return
+        try:
+            self.process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def log_tail(self, lines: int = 15) -> str:
+        if self.log_path is None or not self.log_path.exists():
+            return ""
+        text = self.log_path.read_text(encoding="utf-8", errors="replace")
+        return "\n".join(text.splitlines()[-lines:])
+
+
+# ---------------------------------------------------------------- readiness probes
+
+
+def port_open(port: int, host: str = HOST) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def port_free(port: int, host: str = HOST) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return not port_open(port, host)
+
+
+def temporal_healthy(address: str) -> Callable[[Service], bool]:
+    def probe(_service: Service) -> bool:
+        host, _sep, port = address.rpartition(":")
+        if not port_open(int(port), host):
+            return False
+        check = subprocess.run(
+            [str(BIN / "temporal"), "operator", "cluster", "health", "--address", address],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+        return check.returncode == 0 and "SERVING" in check.stdout
+
+    return probe
+
+
+def log_says(text: str) -> Callable[[Service], bool]:
+    def probe(service: Service) -> bool:
+        return text in service.log_tail(200)
+
+    return probe
+
+
+# ---------------------------------------------------------------- the stack
+
+
+@dataclass(frozen=True)
+class Config:
+    data_dir: Path
+    temporal_port: int
+    ui_port: int
+
+    @property
+    def address(self) -> str:
+        return f"localhost:{self.temporal_port}"
+
+
+def config() -> Config:
+    def port(name: str, default: int) -> int:
+        raw = os.environ.get(name, str(default))
+        if not raw.isdigit() or not 0 < int(raw) < 65536:
+            raise StartError(f"{name}={raw!r} is not a port number (1-65535)")
+        return int(raw)
+
+    return Config(
+        data_dir=get_settings().data_dir,
+        temporal_port=port("TEMPORAL_PORT", 7233),
+        ui_port=port("TEMPORAL_UI_PORT", 8233),
+    )
+
+
+def services(cfg: Config) -> list[Service]:
+    """What `make run` starts, in order. Add new services here."""
+    search_attributes = [
+        arg
+        for key in SEARCH_ATTRIBUTES
+        for arg in ("--search-attribute", f"{key.name}={_SA_TYPES[key.indexed_value_type.name]}")
+    ]
+    temporal = Service(
+        name="temporal",
+        argv=[
+            str(BIN / "temporal"),
+            "server",
+            "start-dev",
+            "--ip",
+            HOST,
+            "--port",
+            str(cfg.temporal_port),
+            "--ui-port",
+            str(cfg.ui_port),
+            "--db-filename",
+            str(cfg.data_dir / "temporal.db"),
+            *search_attributes,
+            "--log-level",
+            "warn",
+        ],
+        ready=temporal_healthy(f"{HOST}:{cfg.temporal_port}"),
+        ports={"TEMPORAL_PORT": cfg.temporal_port, "TEMPORAL_UI_PORT": cfg.ui_port},
+    )
+    worker = Service(
+        name="worker",
+        argv=[sys.executable, "-m", "motcua.worker"],
+        ready=log_says("worker polling task queue"),
+        env={"TEMPORAL_ADDRESS": cfg.address, "PYTHONUNBUFFERED": "1"},
+    )
+    return [temporal, worker]
+
+
+def instructions(cfg: Config, running: list[Service]) -> list[str]:
+    motcua = os.path.relpath(BIN / "motcua") if (BIN / "motcua").exists() else "motcua"
+    env = "" if cfg.temporal_port == 7233 else f"TEMPORAL_ADDRESS={cfg.address} "
+    demo = os.path.relpath(ROOT / DEMO_FILE)
+    lines = [
+        "motcua is running.",
+        f"  Temporal      {cfg.address} (namespace default)",
+        f"  Web UI        http://localhost:{cfg.ui_port}/namespaces/default/workflows",
+        f"  data          {cfg.data_dir}",
+        f"  logs          {cfg.data_dir / 'logs'}",
+        "  services      "
+        + ", ".join(f"{s.name} (pid {s.process.pid})" for s in running if s.process),
+        "",
+        "Demo case (in another terminal):",
+        f"  CODE=$({env}{motcua} start {demo} --quiet \\",
+        f"      --input '{DEMO_INPUT}')",
+        f"  {env}{motcua} show $CODE",
+        f"  {env}{motcua} decide $CODE review approve \\",
+        "      --role civil_status_officer --agency UBND-00001 --actor cb.hotich.00001",
+        "  # the police confirmation is a member case, <code>.confirmation:",
+        f"  {env}{motcua} decide $CODE.confirmation confirm approve \\",
+        "      --role police_officer --agency CA-00001 --actor cb.congan.00001",
+        f"  {env}{motcua} show $CODE",
+        "",
+        "Ctrl-C stops everything.",
+    ]
+    return lines
+
+
+class Stack:
+    def __init__(self, cfg: Config, planned: list[Service]) -> None:
+        self.cfg = cfg
+        self.planned = planned
+        self.running: list[Service] = []
+        self.stopping = False
+        self.signal_name = ""
+
+    def on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        self.stopping = True
+        self.signal_name = signal.Signals(signum).name
+
+    def preflight(self) -> None:
+        for service in self.planned:
+            for what, port in service.ports.items():
+                if not port_free(port):
+                    raise StartError(
+                        f"port {port} ({what}, for {service.name}) is already in use: another "
+                        f"`make run` or Temporal server may be running. Stop it, or choose "
+                        f"another port, e.g. {what}={port + 10} make run"
+                    )
+
+    def start_all(self, logs: Path) -> None:
+        for service in self.planned:
+            say(f"starting {service.name} ...")
+            service.start(logs)
+            self.running.append(service)
+            deadline = time.monotonic() + READY_TIMEOUT
+            while not service.ready(service):
+                if self.stopping:
+                    return
+                code = service.exit_code()
+                if code is not None:
+                    raise StartError(self._died(service, code))
+                if time.monotonic() > deadline:
+                    raise StartError(
+                        f"{service.name} was not ready after {READY_TIMEOUT:.0f} s; "
+                        f"see {service.log_path}"
+                    )
+                time.sleep(0.2)
+
+    def watch(self) -> int:
+        while not self.stopping:
+            for service in self.running:
+                code = service.exit_code()
+                if code is not None:
+                    say(self._died(service, code))
+                    return 1
+            time.sleep(0.3)
+        say(f"{self.signal_name or 'stop'} received")
+        return 0
+
+    def stop_all(self) -> None:
+        deadline = time.monotonic() + STOP_TIMEOUT
+        for service in reversed(self.running):
+            if service.exit_code() is None:
+                say(f"stopping {service.name} ...")
+            service.stop()
+            service.wait_or_kill(deadline)
+        self.running.clear()
+
+    @staticmethod
+    def _died(service: Service, code: int) -> str:
+        tail = service.log_tail()
+        how = f"signal {-code}" if code < 0 else f"exit code {code}"
+        text = f"{service.name} stopped unexpectedly ({how}); its log is {service.log_path}"
+        return text + ("\n--- last lines ---\n" + tail if tail else "")
+
+
+def main() -> int:
+    try:
+        cfg = config()
+    except StartError as e:
+        say(f"error: {e}")
+        return 2
+    logs = cfg.data_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    stack = Stack(cfg, services(cfg))
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, stack.on_signal)
+    try:
+        stack.preflight()
+        stack.start_all(logs)
+        if stack.stopping:
+            return 0
+        say()
+        say("\n".join(instructions(cfg, stack.running)))
+        return stack.watch()
+    except StartError as e:
+        say(f"error: {e}")
+        return 1
+    finally:
+        stack.stop_all()
+        say("stopped.")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
