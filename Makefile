@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 export UV_PYTHON_PREFERENCE := only-system
 
-.PHONY: run test lint typecheck venv sysdeps clean
+.PHONY: run test lint typecheck venv sysdeps histories clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -47,14 +47,19 @@ run: venv sysdeps
 	$(BIN)/python -m motcua.devstack
 
 lint: venv
-	$(BIN)/ruff check motcua tests bench
-	$(BIN)/ruff format --check motcua tests bench
+	$(BIN)/ruff check motcua tests
+	$(BIN)/ruff format --check motcua tests
 
 typecheck: venv
 	$(BIN)/mypy
 
 test: venv sysdeps lint typecheck
 	$(BIN)/pytest -q -p no:cacheprovider
+
+# Re-record the golden histories replayed by tests/test_replay.py (after a deliberate,
+# patched behaviour change; keep the old files so old cases keep replaying).
+histories: venv
+	$(BIN)/python -m tests.histories.record
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .data

@@ -19,7 +19,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from motcua import db
-from motcua.activities import documents, notifications, register
+from motcua.activities import documents, notifications, pdf, register
 from motcua.activities.store import LocalResultStore, StoreError, get_store
 
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -328,7 +328,7 @@ async def test_document_unknown_template_and_missing_value() -> None:
 def test_missing_font_names_the_package(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("MOTCUA_FONT_DIR", str(tmp_path))
     with pytest.raises(documents.FontMissingError, match="fonts-dejavu-core"):
-        documents.font_paths()
+        pdf.font_paths()
 
 
 # ---------------------------------------------------------------- notifications
