@@ -7,6 +7,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import jsonschema
 import pytest
 import yaml
 from click.testing import CliRunner
@@ -228,7 +229,6 @@ def test_schema_spells_with_as_the_alias_and_accepts_duration_strings() -> None:
 
 
 def test_schema_is_valid_json_schema_and_accepts_the_example() -> None:
-    import jsonschema
     schema = build_schema()
     jsonschema.Draft7Validator.check_schema(schema)
     jsonschema.Draft7Validator(schema).validate(yaml.safe_load(EVERY_KIND))
