@@ -42,30 +42,24 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
-import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from pathlib import Path
 from typing import Any, Protocol
 
 import yaml
-from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError, UndefinedError
-from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 from pydantic import BaseModel, Field
 from sqlalchemy import Column, DateTime
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field as SQLField
 from sqlmodel import SQLModel, select
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
 from motcua import db
 from motcua.activities.base import ActivityInput
 from motcua.activities.store import get_store
-from motcua.settings import get_settings
+from motcua.activities.templates import TemplateFolder, invalid, nfc
 
-TEMPLATE_NAME = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,99}$")
 TEMPLATE_SUFFIX = ".md.j2"
 FONT_PACKAGE = "fonts-dejavu-core"
 DEFAULT_FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
@@ -123,10 +117,6 @@ class IssuedDocumentRow(SQLModel, table=True):
 # ---------------------------------------------------------------- errors
 
 
-def _invalid(message: str, type_: str = "InvalidInput") -> ApplicationError:
-    return ApplicationError(message, type=type_, non_retryable=True)
-
-
 class FontMissingError(RuntimeError):
     """Retryable: installing the font package on the worker fixes it."""
 
@@ -134,15 +124,11 @@ class FontMissingError(RuntimeError):
 # ---------------------------------------------------------------- templates
 
 
-def templates_dir() -> Path:
-    return get_settings().procedure_dir / "templates" / "documents"
+FOLDER = TemplateFolder("document", "documents", TEMPLATE_SUFFIX)
 
 
 def available_templates() -> list[str]:
-    folder = templates_dir()
-    if not folder.is_dir():
-        return []
-    return sorted(p.name[: -len(TEMPLATE_SUFFIX)] for p in folder.glob(f"*{TEMPLATE_SUFFIX}"))
+    return FOLDER.available()
 
 
 @dataclass(frozen=True)
@@ -155,40 +141,24 @@ class Template:
 
 
 def load_template(name: str) -> Template:
-    if not TEMPLATE_NAME.match(name):
-        raise _invalid(
-            "invalid document template name: lower-case letters, digits, '_' and '-'",
-            "UnknownTemplate",
-        )
-    path = templates_dir() / f"{name}{TEMPLATE_SUFFIX}"
-    if not path.is_file():
-        known = ", ".join(available_templates()) or "none"
-        raise _invalid(
-            f"unknown document template {name!r}: no file {path.name} in "
-            f"procedure_defs/templates/documents (available: {known})",
-            "UnknownTemplate",
-        )
+    path = FOLDER.path(name)
     text = path.read_text(encoding="utf-8")
     meta: dict[str, Any] = {}
     body, body_line = text, 1
     if text.startswith("---\n"):
         end = text.find("\n---\n", 4)
         if end < 0:
-            raise _invalid(f"document template {name!r}: front matter has no closing '---'")
+            raise invalid(f"document template {name!r}: front matter has no closing '---'")
         try:
             loaded = yaml.safe_load(text[4:end]) or {}
         except yaml.YAMLError as err:
-            raise _invalid(f"document template {name!r}: bad front matter: {err}") from err
+            raise invalid(f"document template {name!r}: bad front matter: {err}") from err
         if not isinstance(loaded, dict):
-            raise _invalid(f"document template {name!r}: front matter must be a mapping")
+            raise invalid(f"document template {name!r}: front matter must be a mapping")
         meta = loaded
         body = text[end + 5 :]
         body_line = text[: end + 5].count("\n") + 1
     return Template(name=name, path=path, meta=meta, body=body, body_line=body_line)
-
-
-def nfc(text: str) -> str:
-    return unicodedata.normalize("NFC", text)
 
 
 def _finalize(value: Any) -> str:
@@ -234,43 +204,16 @@ def sex_vn(value: Any) -> str:
     return _SEX.get(text.strip().lower(), text)
 
 
-def _environment() -> ImmutableSandboxedEnvironment:
-    env = ImmutableSandboxedEnvironment(
-        undefined=StrictUndefined,
-        autoescape=False,
-        finalize=_finalize,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
-    env.filters.update(date_vn=date_vn, long_date_vn=long_date_vn, sex_vn=sex_vn)
-    return env
-
-
 def render_text(template: Template, context: dict[str, Any]) -> str:
     """The template's body rendered to lines (NFC); errors name the template, not data."""
-    env = _environment()
-    try:
-        compiled = env.from_string(template.body)
-        return nfc(compiled.render(context))
-    except TemplateSyntaxError as err:
-        line = (err.lineno or 1) + template.body_line - 1
-        raise _invalid(
-            f"document template {template.name!r} line {line}: {err.message}", "TemplateError"
-        ) from err
-    except UndefinedError as err:
-        raise _invalid(
-            f"document template {template.name!r} needs a value the data lacks: {err.message}",
-            "TemplateError",
-        ) from err
-    except SecurityError as err:
-        raise _invalid(
-            f"document template {template.name!r}: unsafe operation refused", "TemplateError"
-        ) from err
-    except TemplateError as err:
-        raise _invalid(
-            f"document template {template.name!r}: {type(err).__name__}", "TemplateError"
-        ) from err
+    return FOLDER.render(
+        template.name,
+        template.body,
+        context,
+        finalize=_finalize,
+        filters={"date_vn": date_vn, "long_date_vn": long_date_vn, "sex_vn": sex_vn},
+        first_line=template.body_line,
+    )
 
 
 # ---------------------------------------------------------------- verification
@@ -386,7 +329,7 @@ def issue_sync(req: DocumentRequest, signer: PdfSigner = sign_pdf) -> IssuedDocu
     if found is not None and store.exists(found.document_ref):
         return _row_result(found, replayed=True)
     if not req.sign_as.strip():
-        raise _invalid("documents.issue needs sign_as (the signing agency)")
+        raise invalid("documents.issue needs sign_as (the signing agency)")
     template = load_template(req.template)
     title = nfc(req.title or str(template.meta.get("title") or req.template))
     code = verification_code(req)

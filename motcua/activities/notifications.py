@@ -25,27 +25,21 @@ never send twice.
 from __future__ import annotations
 
 import re
-import unicodedata
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError, UndefinedError
-from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 from pydantic import BaseModel, Field
 from sqlalchemy import Column, DateTime, Text, UniqueConstraint
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field as SQLField
 from sqlmodel import SQLModel, select
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
 from motcua import db
 from motcua.activities.base import ActivityInput
-from motcua.settings import get_settings
+from motcua.activities.templates import TemplateFolder, invalid, nfc
 
 CHANNELS = ("email", "sms", "app")
-TEMPLATE_NAME = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,99}$")
 TEMPLATE_SUFFIX = ".j2"
 SMS_MARKER = "=== sms ==="
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -100,23 +94,11 @@ class NotifyResult(BaseModel):
 # ---------------------------------------------------------------- rendering
 
 
-def _invalid(message: str, type_: str = "InvalidInput") -> ApplicationError:
-    return ApplicationError(message, type=type_, non_retryable=True)
-
-
-def templates_dir() -> Path:
-    return get_settings().procedure_dir / "templates" / "notifications"
+FOLDER = TemplateFolder("notification", "notifications", TEMPLATE_SUFFIX)
 
 
 def available_templates() -> list[str]:
-    folder = templates_dir()
-    if not folder.is_dir():
-        return []
-    return sorted(p.name[: -len(TEMPLATE_SUFFIX)] for p in folder.glob(f"*{TEMPLATE_SUFFIX}"))
-
-
-def nfc(text: str) -> str:
-    return unicodedata.normalize("NFC", text)
+    return FOLDER.available()
 
 
 def _finalize(value: Any) -> str:
@@ -125,57 +107,15 @@ def _finalize(value: Any) -> str:
     return nfc(value if isinstance(value, str) else str(value))
 
 
-def _template_path(name: str) -> Path:
-    if not TEMPLATE_NAME.match(name):
-        raise _invalid(
-            "invalid notification template name: lower-case letters, digits, '_' and '-'",
-            "UnknownTemplate",
-        )
-    path = templates_dir() / f"{name}{TEMPLATE_SUFFIX}"
-    if not path.is_file():
-        known = ", ".join(available_templates()) or "none"
-        raise _invalid(
-            f"unknown notification template {name!r}: no file {path.name} in "
-            f"procedure_defs/templates/notifications (available: {known})",
-            "UnknownTemplate",
-        )
-    return path
-
-
 def render(name: str, context: dict[str, Any]) -> tuple[str, str, str]:
     """(subject, body, sms) of template `name`; errors name the template, never data."""
-    path = _template_path(name)
-    env = ImmutableSandboxedEnvironment(
-        undefined=StrictUndefined,
-        autoescape=False,
-        finalize=_finalize,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    try:
-        text = nfc(env.from_string(path.read_text(encoding="utf-8")).render(context))
-    except TemplateSyntaxError as err:
-        raise _invalid(
-            f"notification template {name!r} line {err.lineno}: {err.message}", "TemplateError"
-        ) from err
-    except UndefinedError as err:
-        raise _invalid(
-            f"notification template {name!r} needs a value the data lacks: {err.message}",
-            "TemplateError",
-        ) from err
-    except SecurityError as err:
-        raise _invalid(
-            f"notification template {name!r}: unsafe operation refused", "TemplateError"
-        ) from err
-    except TemplateError as err:
-        raise _invalid(
-            f"notification template {name!r}: {type(err).__name__}", "TemplateError"
-        ) from err
+    path = FOLDER.path(name)
+    text = FOLDER.render(name, path.read_text(encoding="utf-8"), context, finalize=_finalize)
     text = text.strip("\n")
     subject, _, rest = text.partition("\n")
     subject = subject.strip()
     if not subject:
-        raise _invalid(f"notification template {name!r} renders an empty subject line")
+        raise invalid(f"notification template {name!r} renders an empty subject line")
     body, _, sms = rest.partition(SMS_MARKER)
     body = re.sub(r"\n{3,}", "\n\n", body.strip("\n")).strip()
     sms = " ".join(sms.split()) or subject
@@ -196,7 +136,7 @@ def _addresses(to: Any) -> tuple[dict[str, str | None], dict[str, Any]]:
     elif isinstance(to, str) and PHONE.match(to.strip()):
         record, email, phone, app = {}, None, to.strip(), None
     else:
-        raise _invalid(
+        raise invalid(
             "notify.send: `to` must be a citizen record (with email or phone) or an e-mail "
             f"address or phone number, got a {type(to).__name__} that is neither"
         )
@@ -257,11 +197,11 @@ def outbox(dossier_code: str | None = None) -> list[OutboxRow]:
 
 def send_sync(req: NotifyInput) -> NotifyResult:
     if not req.idempotency_key:
-        raise _invalid("notify.send needs an idempotency_key (the workflow fills it in)")
+        raise invalid("notify.send needs an idempotency_key (the workflow fills it in)")
     channels = list(dict.fromkeys(req.channels))
     unknown = [c for c in channels if c not in CHANNELS]
     if unknown or not channels:
-        raise _invalid(
+        raise invalid(
             f"notify.send: unknown channel(s) {unknown}; expected some of {list(CHANNELS)}"
         )
     recorded = _rows(req.idempotency_key)

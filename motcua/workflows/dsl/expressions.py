@@ -12,7 +12,8 @@ the interpreter puts the workflow clock in the scope as ``now``. Missing names a
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 from jinja2 import StrictUndefined, TemplateSyntaxError, Undefined, meta, nodes
@@ -60,26 +61,25 @@ def evaluate(value: Any, scope: Mapping[str, Any]) -> Any:
     if not isinstance(value, str) or "{{" not in value:
         return value
     inner = _whole_expression(value)
-    try:
+    with _as_expression_error(value):
         if inner is not None:
             return _unwrap(ENV.compile_expression(inner, undefined_to_none=False)(**scope))
         return ENV.from_string(value).render(**scope)
-    except TemplateSyntaxError as e:
-        raise ExpressionError(value, f"syntax error: {e.message}") from None
-    except SecurityError as e:
-        raise ExpressionError(value, f"refused by the sandbox: {e}") from None
-    except UndefinedError as e:
-        raise ExpressionError(value, f"undefined name: {e.message}") from None
-    except Exception as e:  # noqa: BLE001 - any evaluation error is the expression's fault
-        raise ExpressionError(value, f"{type(e).__name__}: {e}") from None
 
 
 def condition(expression: str, scope: Mapping[str, Any]) -> bool:
     """Evaluate a `when:` guard to a bool."""
     inner = _whole_expression(expression)
-    text = inner if inner is not None else expression
-    try:
+    with _as_expression_error(expression):
+        text = inner if inner is not None else expression
         return bool(ENV.compile_expression(text, undefined_to_none=False)(**scope))
+
+
+@contextmanager
+def _as_expression_error(expression: str) -> Iterator[None]:
+    """Whatever goes wrong while evaluating is the expression's fault: say so, precisely."""
+    try:
+        yield
     except TemplateSyntaxError as e:
         raise ExpressionError(expression, f"syntax error: {e.message}") from None
     except SecurityError as e:
