@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from pathlib import Path
@@ -59,6 +58,7 @@ from motcua import db
 from motcua.activities.base import ActivityInput
 from motcua.activities.store import get_store
 from motcua.activities.templates import TemplateFolder, invalid, nfc
+from motcua.settings import get_settings
 
 TEMPLATE_SUFFIX = ".md.j2"
 FONT_PACKAGE = "fonts-dejavu-core"
@@ -243,7 +243,7 @@ def display_code(code: str) -> str:
 
 
 def public_url() -> str:
-    return os.environ.get("MOTCUA_PUBLIC_URL", "http://localhost:8000").rstrip("/")
+    return get_settings().public_url
 
 
 def verification_url(dossier_code: str, code: str) -> str:
