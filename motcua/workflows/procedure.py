@@ -38,6 +38,7 @@ with workflow.unsafe.imports_passed_through():
 
 CALENDAR_ACTIVITY = "calendar.add_working_days"
 SUPPLEMENT_EXPIRED = "Hết thời hạn bổ sung hồ sơ"  # the citizen reads this reason
+ISSUED_AT_PATCH = "document-issued-at"  # documents carry the workflow's time of issue
 
 
 @workflow.defn(name="ProcedureWorkflow")
@@ -157,6 +158,11 @@ class ProcedureWorkflow:
             call.with_ = {**call.with_, "template": decl.template}
             if isinstance(step, m.DocumentStep) and not call.with_.get("title"):
                 call.with_["title"] = decl.title
+        if isinstance(step, m.DocumentStep) and workflow.patched(ISSUED_AT_PATCH):
+            # The workflow clock dates (and signs) the document, so a retried activity
+            # produces the same bytes.
+            data = {"issued_at": workflow.now().isoformat(), **call.with_["data"]}
+            call.with_ = {**call.with_, "data": data}
         return call
 
     def _view(self) -> dict[str, Any]:

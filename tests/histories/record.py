@@ -19,12 +19,16 @@ from tests.demo_case import run_every_step
 from tests.helpers import new_worker
 
 HERE = Path(__file__).resolve().parent
+# Bump when a patched behaviour change needs new histories; keep the older files, since
+# cases started before the change must keep replaying.
+GENERATION = "v2"
 
 
 async def save(client: Client, handle: WorkflowHandle, name: str) -> None:
     history = await handle.fetch_history()
-    (HERE / f"{name}.json").write_text(json.dumps(json.loads(history.to_json()), indent=1) + "\n")
-    print(f"wrote tests/histories/{name}.json ({len(history.events)} events)")  # noqa: T201
+    path = HERE / f"{name}.{GENERATION}.json"
+    path.write_text(json.dumps(json.loads(history.to_json()), indent=1) + "\n")
+    print(f"wrote tests/histories/{path.name} ({len(history.events)} events)")  # noqa: T201
 
 
 async def main() -> None:
