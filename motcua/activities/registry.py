@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import BaseModel
 from temporalio import activity
 
-from motcua.activities import calendar, documents, notifications, register
+from motcua.activities import calendar, documents, notifications, register, registries
 
 
 @dataclass(frozen=True)
@@ -43,5 +43,5 @@ def _spec(fn: Callable[..., Any]) -> ActivitySpec:
 def catalogue(extra: list[Callable[..., Any]] | None = None) -> dict[str, ActivitySpec]:
     """Name -> spec for every product activity, plus `extra` (tests register their own)."""
     fns = [*calendar.ACTIVITIES, *documents.ACTIVITIES, *notifications.ACTIVITIES]
-    fns += [*register.ACTIVITIES, *(extra or [])]
+    fns += [*register.ACTIVITIES, *registries.ACTIVITIES, *(extra or [])]
     return {s.name: s for s in map(_spec, fns)}
