@@ -15,35 +15,63 @@ address or a phone number). A channel the recipient has no address for is record
 `no_address` rather than failing the step.
 
 Outbox: one row per (idempotency_key, channel), all channels written in one transaction
-BEFORE any delivery is attempted. A repeated call with the same key returns the recorded
-rows (`replayed: true`) and sends nothing. Delivery is not implemented yet: every row is
-recorded with status `queued`; the SMTP / SMS / push dispatchers that come later read the
-outbox, deliver, and update the status (`sent`, `failed`), so a retry of the activity can
-never send twice.
+BEFORE any delivery is attempted, status `queued` (or `no_address`). Then every row not yet
+`sent` is delivered (`delivery.py`), each row through this state machine, every transition
+committed before the next step:
+
+    queued ──claim──▶ sending ──▶ sent     (provider id / SMTP reply, time)   final
+    failed ──claim──▶ sending ──▶ failed   (short error, no personal data)   retried
+    sending (found on a repeat: the worker died mid-send) ──claim──▶ sending ──▶ ...
+    no_address                                                              final
+
+The claim is a compare-and-set on (status, attempts): of two attempts racing on one row only
+one sends; the other reports the row as still in progress. A repeat with the same key
+(a Temporal retry, a replayed step) never sends a `sent` row again, and re-attempts the rest.
+If any channel is left `failed`, the activity raises a retryable `DeliveryFailed` naming the
+channel(s), so Temporal retries it and only the unsent channels go again. Duplicates on a
+re-attempt of a row found `sending`: SMS and push cannot duplicate (the gateway refuses a
+repeated `Idempotency-Key`, 409, recorded as `sent`); e-mail can (SMTP has no such guard),
+but every copy carries the same `Message-ID`, derived from key and channel, so the receiver
+can drop it. The outbox table is where delivery status is read later.
+
+`MOTCUA_NOTIFY_DELIVERY=off` records the outbox and delivers nothing (rows stay `queued`), for
+environments that must not message anyone; the default is `on`.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import os
 import re
+import threading
+import weakref
 from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, Field
-from sqlalchemy import Column, DateTime, Text, UniqueConstraint
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Column, DateTime, Text, UniqueConstraint, inspect, text, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import Field as SQLField
-from sqlmodel import SQLModel, select
+from sqlmodel import SQLModel, col, select
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from motcua import db
+from motcua.activities import delivery
 from motcua.activities.base import ActivityInput
 from motcua.activities.templates import TemplateFolder, invalid, nfc
+from motcua.settings import get_settings
 
 CHANNELS = ("email", "sms", "app")
 TEMPLATE_SUFFIX = ".j2"
 SMS_MARKER = "=== sms ==="
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 PHONE = re.compile(r"^\+?[0-9][0-9 .\-]{7,14}$")
+# Rows a delivery pass picks up; `sent` and `no_address` are final.
+DELIVERABLE = ("queued", "failed", "sending")
+log = logging.getLogger(__name__)
 
 
 class OutboxRow(SQLModel, table=True):
@@ -58,13 +86,53 @@ class OutboxRow(SQLModel, table=True):
     address: str | None = SQLField(default=None, max_length=320)
     subject: str
     body: str = SQLField(sa_column=Column(Text, nullable=False))
-    status: str = SQLField(index=True, max_length=16)  # queued | no_address | sent | failed
+    # queued | no_address | sending | sent | failed (see the module docstring)
+    status: str = SQLField(index=True, max_length=16)
     attempts: int = 0
-    last_error: str | None = None
+    last_error: str | None = None  # short, without personal data
     created_at: datetime = SQLField(sa_column=Column(DateTime(timezone=True), nullable=False))
     sent_at: datetime | None = SQLField(
         default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
     )
+    # The provider's reference: the gateway's message_id, or Message-ID + the SMTP reply.
+    provider_id: str | None = SQLField(default=None, max_length=300)
+    attempted_at: datetime | None = SQLField(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+    )
+
+
+# Columns added after the table first shipped: added in place to an existing database.
+_ADDED_COLUMNS = {
+    "provider_id": "VARCHAR(300)",
+    "attempted_at": "TIMESTAMP WITH TIME ZONE",
+}
+_upgraded: weakref.WeakSet[Engine] = weakref.WeakSet()
+_upgrade_lock = threading.Lock()
+
+
+def _upgrade(engine: Engine) -> None:
+    with _upgrade_lock:
+        if engine in _upgraded:
+            return
+        have = {c["name"] for c in inspect(engine).get_columns(OutboxRow.__tablename__)}
+        for name, sql_type in _ADDED_COLUMNS.items():
+            if name in have:
+                continue
+            try:
+                with engine.begin() as conn:
+                    conn.execute(
+                        text(f"ALTER TABLE {OutboxRow.__tablename__} ADD COLUMN {name} {sql_type}")
+                    )
+            except SQLAlchemyError:
+                # Another process added it first; anything else shows on the next query.
+                pass
+        _upgraded.add(engine)
+
+
+def _session() -> Any:
+    engine = db.get_engine()
+    _upgrade(engine)
+    return db.session()
 
 
 # ---------------------------------------------------------------- inputs and results
@@ -79,9 +147,15 @@ class NotifyInput(ActivityInput):
 
 class Delivery(BaseModel):
     channel: str
-    status: str = Field(description="queued | no_address (sent / failed once dispatched)")
+    status: str = Field(description="queued | no_address | sending | sent | failed")
     address: str | None = Field(None, description="Masked address")
     outbox_id: int
+    at: datetime | None = Field(None, description="When it was sent (or last attempted)")
+    provider_id: str | None = Field(
+        None, description="Gateway message_id, or Message-ID and the SMTP relay's reply"
+    )
+    attempts: int = 0
+    error: str | None = Field(None, description="Last failure, without personal data")
 
 
 class NotifyResult(BaseModel):
@@ -161,7 +235,7 @@ def mask(channel: str, address: str | None) -> str | None:
 
 
 def _rows(key: str) -> list[OutboxRow]:
-    with db.session() as s:
+    with _session() as s:
         return list(
             s.exec(
                 select(OutboxRow).where(OutboxRow.idempotency_key == key).order_by(OutboxRow.id)  # type: ignore[arg-type]
@@ -179,6 +253,10 @@ def _result(req: NotifyInput, rows: list[OutboxRow], replayed: bool) -> NotifyRe
                 status=r.status,
                 address=mask(r.channel, r.address),
                 outbox_id=r.id or 0,
+                at=_utc(r.sent_at or r.attempted_at),
+                provider_id=r.provider_id,
+                attempts=r.attempts,
+                error=r.last_error if r.status != "sent" else None,
             )
             for r in rows
         ],
@@ -187,15 +265,21 @@ def _result(req: NotifyInput, rows: list[OutboxRow], replayed: bool) -> NotifyRe
 
 
 def outbox(dossier_code: str | None = None) -> list[OutboxRow]:
-    """Outbox rows (all, or one dossier's), oldest first; for dispatchers and tests."""
-    with db.session() as s:
+    """Outbox rows (all, or one dossier's), oldest first: the delivery status, for anyone."""
+    with _session() as s:
         query = select(OutboxRow).order_by(OutboxRow.id)  # type: ignore[arg-type]
         if dossier_code is not None:
             query = query.where(OutboxRow.dossier_code == dossier_code)
         return list(s.exec(query).all())
 
 
-def send_sync(req: NotifyInput) -> NotifyResult:
+def _utc(at: datetime | None) -> datetime | None:
+    # SQLite hands back naive datetimes; every time stored here is UTC.
+    return at.replace(tzinfo=UTC) if at is not None and at.tzinfo is None else at
+
+
+def record_sync(req: NotifyInput) -> tuple[list[OutboxRow], bool]:
+    """Write the outbox rows for `req` (once per key and channel); (rows, replayed)."""
     if not req.idempotency_key:
         raise invalid("notify.send needs an idempotency_key (the workflow fills it in)")
     channels = list(dict.fromkeys(req.channels))
@@ -206,7 +290,7 @@ def send_sync(req: NotifyInput) -> NotifyResult:
         )
     recorded = _rows(req.idempotency_key)
     if recorded and {r.channel for r in recorded} >= set(channels):
-        return _result(req, [r for r in recorded if r.channel in channels], replayed=True)
+        return [r for r in recorded if r.channel in channels], True
 
     addresses, record = _addresses(req.to)
     context: dict[str, Any] = dict(req.data)
@@ -234,7 +318,7 @@ def send_sync(req: NotifyInput) -> NotifyResult:
         for channel in channels
         if channel not in have
     ]
-    with db.session() as s:
+    with _session() as s:
         s.add_all(new)
         try:
             s.commit()
@@ -243,14 +327,134 @@ def send_sync(req: NotifyInput) -> NotifyResult:
             # A concurrent attempt with the same key recorded them first.
             s.rollback()
             replayed = True
-    rows = [r for r in _rows(req.idempotency_key) if r.channel in channels]
+    return [r for r in _rows(req.idempotency_key) if r.channel in channels], replayed
+
+
+def send_sync(req: NotifyInput) -> NotifyResult:
+    """Record the outbox rows only (no delivery); the activity is `send`."""
+    rows, replayed = record_sync(req)
     return _result(req, rows, replayed=replayed)
+
+
+# ---------------------------------------------------------------- delivery
+
+
+def delivery_enabled() -> bool:
+    value = os.environ.get("MOTCUA_NOTIFY_DELIVERY", "on").strip().lower()
+    return value not in ("off", "0", "false", "no")
+
+
+def _claim(row: OutboxRow) -> bool:
+    """queued/failed/sending -> sending, committed; False when another attempt moved it."""
+    stmt = (
+        update(OutboxRow)
+        .where(
+            col(OutboxRow.id) == row.id,
+            col(OutboxRow.status) == row.status,
+            col(OutboxRow.attempts) == row.attempts,
+        )
+        .values(
+            status="sending",
+            attempts=row.attempts + 1,
+            attempted_at=datetime.now(UTC),
+            last_error=None,
+        )
+    )
+    with _session() as s:
+        claimed = s.exec(stmt).rowcount == 1
+        s.commit()
+    return claimed
+
+
+def _finish(row: OutboxRow, sent: delivery.Sent | None, error: str | None) -> None:
+    """sending -> sent (always: it went) or -> failed (only if our claim still holds)."""
+    with _session() as s:
+        if sent is not None:
+            stmt = (
+                update(OutboxRow)
+                .where(col(OutboxRow.id) == row.id)
+                .values(
+                    status="sent", sent_at=sent.at, provider_id=sent.provider_id, last_error=None
+                )
+            )
+        else:
+            stmt = (
+                update(OutboxRow)
+                .where(
+                    col(OutboxRow.id) == row.id,
+                    col(OutboxRow.status) == "sending",
+                    col(OutboxRow.attempts) == row.attempts + 1,
+                )
+                .values(status="failed", last_error=(error or "failed")[:300])
+            )
+        s.exec(stmt)
+        s.commit()
+
+
+async def _deliver_row(row: OutboxRow) -> str | None:
+    """Deliver one row; None when it is sent, else the short reason it is not."""
+    if not await db.run_sync(_claim, row):
+        return f"{row.channel}: being delivered by another attempt"
+    settings = get_settings()
+    message = delivery.Message(
+        key=f"{row.idempotency_key}:{row.channel}",
+        channel=row.channel,
+        address=row.address or "",
+        subject=row.subject,
+        body=row.body,
+        dossier_code=row.dossier_code,
+    )
+    try:
+        sent = await delivery.deliver(message, settings)
+    except delivery.DeliveryError as err:
+        await db.run_sync(_finish, row, None, str(err))
+        log.warning(
+            "notification %s not delivered on %s (attempt %d): %s",
+            row.id,
+            row.channel,
+            row.attempts + 1,
+            err,
+        )
+        return str(err)
+    await db.run_sync(_finish, row, sent, None)
+    log.info(
+        "notification %s sent on %s%s",
+        row.id,
+        row.channel,
+        " (the gateway had it already)" if sent.duplicate else "",
+    )
+    return None
+
+
+async def deliver_rows(rows: list[OutboxRow]) -> dict[str, str]:
+    """Deliver every row not yet sent; channel -> reason for the ones still unsent."""
+    pending = [r for r in rows if r.status in DELIVERABLE and r.address]
+    outcomes = await asyncio.gather(*(_deliver_row(r) for r in pending))
+    return {r.channel: why for r, why in zip(pending, outcomes, strict=True) if why}
 
 
 @activity.defn(name="notify.send")
 async def send(req: NotifyInput) -> NotifyResult:
-    """Render `template` for `to` and record one outbox row per channel (status queued)."""
-    return await db.run_sync(send_sync, req)
+    """Render `template` for `to`, record one outbox row per channel, then deliver them.
+
+    Raises a retryable `DeliveryFailed` (naming channels, never addresses) when a channel
+    is left unsent; the retry delivers only what is still unsent.
+    """
+    rows, replayed = await db.run_sync(record_sync, req)
+    if delivery_enabled():
+        failed = await deliver_rows(rows)
+        if failed:
+            channels = ", ".join(sorted(failed))
+            reasons = "; ".join(failed[c] for c in sorted(failed))
+            raise ApplicationError(
+                f"notification not delivered on {channels}: {reasons}",
+                {"channels": sorted(failed), "reasons": failed},
+                type="DeliveryFailed",
+                non_retryable=False,
+            )
+        wanted = {r.channel for r in rows}
+        rows = [r for r in await db.run_sync(_rows, req.idempotency_key) if r.channel in wanted]
+    return _result(req, rows, replayed=replayed)
 
 
 ACTIVITIES: list[Any] = [send]
