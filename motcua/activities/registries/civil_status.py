@@ -65,7 +65,7 @@ class GetRegistrationInput(ActivityInput):
 
 class Registration(BaseModel):
     registration_no: str
-    kind: str
+    kind: Literal["birth", "death", "marriage"]
     subject_pids: list[str]
     registered_at: datetime
     cancelled: bool
@@ -127,7 +127,8 @@ async def get_registration(req: GetRegistrationInput) -> Registration:
 
 @activity.defn(name="civil_status.cancel_registration")
 async def cancel_registration(req: CancelRegistrationInput) -> Registration:
-    """Cancel a registration (what `compensate` calls), under the undo step's own key."""
+    """Cancel a registration and undo its effect (what `compensate` calls), under the undo
+    step's own key; the registration as it now stands."""
     return await call(
         Registration,
         REGISTRY,

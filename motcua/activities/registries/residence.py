@@ -10,6 +10,7 @@ from temporalio import activity
 
 from motcua.activities.base import ActivityInput
 from motcua.activities.registries.http import call, payload, seg
+from motcua.activities.registries.population import Address
 
 REGISTRY = "residence"
 
@@ -48,15 +49,10 @@ class GetPersonInput(ActivityInput):
     pid: str
 
 
-class ResidentAddress(BaseModel):
-    street: str
-    commune_code: str
-
-
 class Resident(BaseModel):
     pid: str
     household_id: str | None = None
-    address: ResidentAddress | None = None
+    address: Address
     status: Literal["registered", "deregistered"]
 
 
@@ -67,6 +63,8 @@ class CancelRegistrationInput(ActivityInput):
 
 class Cancelled(BaseModel):
     residence_no: str
+    kind: Literal["permanent", "deregistration"]
+    pid: str
     cancelled: bool
 
 
@@ -100,7 +98,7 @@ async def deregister_permanent(req: DeregisterPermanentInput) -> Deregistered:
 
 @activity.defn(name="residence.get_person")
 async def get_person(req: GetPersonInput) -> Resident:
-    """Where `pid` is registered, and whether the registration stands."""
+    """Where `pid` is registered, and whether the registration stands; NotFound if never."""
     path = f"/persons/{seg(req.pid)}"
     return await call(Resident, REGISTRY, "GET", path, operation="resident look-up")
 

@@ -20,11 +20,19 @@ class IssueChildCardInput(ActivityInput):
     province_code: str
 
 
-class Card(BaseModel):
+class IssuedCard(BaseModel):
     card_no: str  # "TE1" + 2-digit province + 10-digit social insurance number
     social_insurance_no: str
     valid_from: date
     valid_to: date  # the day before the child's 6th birthday
+
+
+class Card(IssuedCard):
+    child_pid: str
+    full_name: str
+    primary_care_facility: str
+    province_code: str
+    status: Literal["active", "revoked"]
 
 
 class ClaimFuneralInput(ActivityInput):
@@ -49,10 +57,10 @@ class RevokeCardInput(ActivityInput):
 
 
 @activity.defn(name="social_insurance.issue_child_card")
-async def issue_child_card(req: IssueChildCardInput) -> Card:
+async def issue_child_card(req: IssueChildCardInput) -> IssuedCard:
     """A health insurance card for a child under 6; NotEligible otherwise. Once per key."""
     return await call(
-        Card,
+        IssuedCard,
         REGISTRY,
         "POST",
         "/child-cards",
@@ -85,7 +93,7 @@ async def get_card(req: GetCardInput) -> Card:
 
 @activity.defn(name="social_insurance.revoke_card")
 async def revoke_card(req: RevokeCardInput) -> Card:
-    """Revoke a card (what `compensate` calls), under the undo step's own key."""
+    """Revoke a card (what `compensate` calls), under the undo step's own key; the card."""
     return await call(
         Card,
         REGISTRY,
