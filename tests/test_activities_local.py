@@ -41,6 +41,8 @@ def _postgres_reason() -> str | None:
 def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.setenv("MOTCUA_DATA_DIR", str(tmp_path))
     monkeypatch.delenv("DATABASE_URL", raising=False)
+    # These tests cover rendering and the outbox; delivery is test_notifications_delivery.py.
+    monkeypatch.setenv("MOTCUA_NOTIFY_DELIVERY", "off")
     yield tmp_path
     db.dispose_engines()
 
