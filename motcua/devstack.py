@@ -19,6 +19,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -141,6 +142,21 @@ def temporal_healthy(address: str) -> Callable[[Service], bool]:
     return probe
 
 
+def http_ok(url: str) -> Callable[[Service], bool]:
+    def probe(_service: Service) -> bool:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310 - loopback
+                return bool(response.status == 200)
+        except OSError:
+            return False
+
+    return probe
+
+
+def listening(port: int) -> Callable[[Service], bool]:
+    return lambda _service: port_open(port)
+
+
 def log_says(text: str) -> Callable[[Service], bool]:
     def probe(service: Service) -> bool:
         return text in service.log_tail(200)
@@ -156,6 +172,8 @@ class Config:
     data_dir: Path
     temporal_port: int
     ui_port: int
+    sandbox_port: int
+    smtp_port: int
 
     @property
     def address(self) -> str:
@@ -173,6 +191,8 @@ def config() -> Config:
         data_dir=get_settings().data_dir,
         temporal_port=port("TEMPORAL_PORT", 7233),
         ui_port=port("TEMPORAL_UI_PORT", 8233),
+        sandbox_port=port("MOTCUA_SANDBOX_PORT", 8100),
+        smtp_port=port("MOTCUA_SMTP_PORT", 8025),
     )
 
 
@@ -204,13 +224,33 @@ def services(cfg: Config) -> list[Service]:
         ready=temporal_healthy(f"{HOST}:{cfg.temporal_port}"),
         ports={"TEMPORAL_PORT": cfg.temporal_port, "TEMPORAL_UI_PORT": cfg.ui_port},
     )
+    sandbox = Service(
+        name="sandbox",
+        argv=[sys.executable, "-m", "motcua.sandbox", "--host", HOST]
+        + ["--port", str(cfg.sandbox_port), "--seed", "42", "--citizens", "10000"],
+        ready=http_ok(f"http://{HOST}:{cfg.sandbox_port}/healthz"),
+        ports={"MOTCUA_SANDBOX_PORT": cfg.sandbox_port},
+    )
+    smtp_sink = Service(
+        name="smtp-sink",
+        argv=[sys.executable, "-m", "motcua.smtp_sink", "--host", HOST]
+        + ["--port", str(cfg.smtp_port), "--dir", str(cfg.data_dir / "mail")],
+        ready=listening(cfg.smtp_port),
+        ports={"MOTCUA_SMTP_PORT": cfg.smtp_port},
+    )
     worker = Service(
         name="worker",
         argv=[sys.executable, "-m", "motcua.worker"],
         ready=log_says("worker polling task queue"),
-        env={"TEMPORAL_ADDRESS": cfg.address, "PYTHONUNBUFFERED": "1"},
+        env={
+            "TEMPORAL_ADDRESS": cfg.address,
+            "MOTCUA_SANDBOX_URL": f"http://{HOST}:{cfg.sandbox_port}",
+            "MOTCUA_SMTP_HOST": HOST,
+            "MOTCUA_SMTP_PORT": str(cfg.smtp_port),
+            "PYTHONUNBUFFERED": "1",
+        },
     )
-    return [temporal, worker]
+    return [temporal, sandbox, smtp_sink, worker]
 
 
 def instructions(cfg: Config, running: list[Service]) -> list[str]:
@@ -221,6 +261,8 @@ def instructions(cfg: Config, running: list[Service]) -> list[str]:
         "motcua is running.",
         f"  Temporal      {cfg.address} (namespace default)",
         f"  Web UI        http://localhost:{cfg.ui_port}/namespaces/default/workflows",
+        f"  registries    http://{HOST}:{cfg.sandbox_port} (sandbox, faults at /_admin/faults)",
+        f"  SMTP sink     {HOST}:{cfg.smtp_port} (mail kept in {cfg.data_dir / 'mail'})",
         f"  data          {cfg.data_dir}",
         f"  logs          {cfg.data_dir / 'logs'}",
         "  services      "

@@ -9,9 +9,10 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import pytest
 import pytest_asyncio
 from temporalio.testing import WorkflowEnvironment
 
@@ -19,10 +20,25 @@ from temporalio.testing import WorkflowEnvironment
 os.environ.setdefault("MOTCUA_DATA_DIR", tempfile.mkdtemp(prefix="motcua-test-"))
 os.environ.setdefault("MOTCUA_CODEC_KEYS", "test:bW90Y3VhLXRlc3Qta2V5LW5vdC1mb3ItcHJvZC0zMmI=")
 
+from motcua.smtp_sink import running_sink  # noqa: E402
 from motcua.temporal import data_converter, ensure_search_attributes  # noqa: E402
 from motcua.workflows.contracts import SEARCH_ATTRIBUTES  # noqa: E402
 
 BIN = Path(sys.executable).parent
+MAIL_DIR = Path(os.environ["MOTCUA_DATA_DIR"]) / "session-mail"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def mail_sink() -> Iterator[Path]:
+    """A real SMTP sink for the whole run, so notify steps deliver e-mail somewhere real.
+
+    Set in the environment (not monkeypatched) so worker subprocesses inherit it too;
+    tests that need their own sink override MOTCUA_SMTP_PORT themselves.
+    """
+    with running_sink(MAIL_DIR) as (host, port):
+        os.environ["MOTCUA_SMTP_HOST"] = host
+        os.environ["MOTCUA_SMTP_PORT"] = str(port)
+        yield MAIL_DIR
 
 
 @pytest_asyncio.fixture(scope="session")

@@ -40,6 +40,8 @@ def launch(tmp_path: Path, port: int, ui_port: int) -> subprocess.Popen[str]:
         "MOTCUA_DATA_DIR": str(tmp_path / "data"),
         "TEMPORAL_PORT": str(port),
         "TEMPORAL_UI_PORT": str(ui_port),
+        "MOTCUA_SANDBOX_PORT": str(free_port()),
+        "MOTCUA_SMTP_PORT": str(free_port()),
         "PYTHONUNBUFFERED": "1",
     }
     return subprocess.Popen(
@@ -85,7 +87,11 @@ def test_devstack_starts_serves_and_stops_all_children(tmp_path: Path) -> None:
         assert "decide $CODE.confirmation confirm approve" in out
         assert "--role police_officer --agency CA-00001" in out
         pids = [int(p) for p in re.findall(r"\(pid (\d+)\)", out)]
-        assert len(pids) == 2, out
+        assert len(pids) == 4, out  # temporal, sandbox, smtp-sink, worker
+        sandbox = re.search(r"registries    (http://\S+)", out)
+        assert sandbox is not None
+        health = httpx.get(f"{sandbox.group(1)}/healthz", timeout=10)
+        assert health.status_code == 200 and health.json()["citizens"] >= 10_000
 
         with socket.create_connection(("127.0.0.1", port), timeout=2):
             pass

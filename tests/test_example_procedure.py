@@ -12,11 +12,12 @@ from temporalio.testing import WorkflowEnvironment
 
 from motcua.activities import notifications, register
 from motcua.activities.store import get_store
+from motcua.smtp_sink import messages
 from motcua.temporal import data_converter, ensure_search_attributes
 from motcua.workflows.contracts import CaseStatus, CompiledProcedure
 from motcua.workflows.dsl.compile import load_bundle
 from motcua.workflows.dsl.model import ProcedureDefinition
-from tests.conftest import BIN
+from tests.conftest import BIN, MAIL_DIR
 from tests.demo_case import DOSSIER, EXAMPLE, run_every_step
 from tests.helpers import eventually, new_worker, start_case, state_when
 
@@ -38,8 +39,12 @@ async def test_example_approved_issues_document_and_notifies(ts_env: WorkflowEnv
     assert len(entry) == 1 and not entry[0].voided
     assert result.output["entry_no"] == entry[0].entry_no
     assert get_store().exists(f"{result.output['certificate_sha256']}.pdf")
-    sent = [(r.template, r.channel) for r in notifications.outbox(dossier_code)]
-    assert sent == [("received", "email"), ("result_ready", "email")]
+    sent = [(r.template, r.channel, r.status) for r in notifications.outbox(dossier_code)]
+    assert sent == [("received", "email", "sent"), ("result_ready", "email", "sent")]
+    mails = [m for m in messages(MAIL_DIR) if dossier_code in m.body]
+    assert sorted(m.subject for m in mails) == sorted(
+        [f"Tiếp nhận hồ sơ {dossier_code}", f"Có kết quả giải quyết hồ sơ {dossier_code}"]
+    )
     assert 50 < len(history.events) < 100  # the happy path's size, reported in the notes
 
 
