@@ -27,14 +27,18 @@ filters `date_vn` (2026-11-23 -> 23/11/2026), `long_date_vn` (-> ngày 23 tháng
 
 Determinism: the same input gives the same bytes, hence the same hash and one stored
 file. The PDF's creation date is `data.issued_on` when given (a date or ISO datetime), else a
-fixed placeholder; nothing else in the file depends on the clock or on randomness.
+fixed placeholder; nothing else in the file depends on the clock or on randomness. The
+signature adds the agency's key and the signing time: `data.issued_at` (an ISO datetime,
+the document's issue time as the workflow fixed it) when given, else the current time; with
+`issued_at` the same request signed with the same key gives the same bytes.
 
 Idempotency: one document per idempotency key. A repeated call returns the recorded
 document (`replayed: true`) without rendering again.
 
-Signing: not yet. `sign_pdf` is the seam (bytes in, bytes out); today it returns the bytes
-unchanged and the result says `signed: false`; the PDF itself states that the electronic
-copy is not yet digitally signed. PAdES signing with pyHanko replaces `sign_pdf`.
+Signing: `sign_pdf` is the seam (bytes in, bytes out): a PAdES B-B signature with the
+agency's certificate (`motcua.activities.signing`, pyHanko; certificates from `motcua.pki`,
+a local development CA made on first use). The stored PDF and its sha256 are of the signed
+bytes.
 """
 
 from __future__ import annotations
@@ -90,7 +94,7 @@ class IssuedDocument(BaseModel):
     title: str
     template: str
     sign_as: str
-    signed: bool = Field(description="False until PAdES signing is in place")
+    signed: bool = Field(description="True when the PDF carries the agency's PAdES signature")
     verification_code: str
     verification_url: str
     replayed: bool = False
@@ -254,16 +258,59 @@ def verification_url(dossier_code: str, code: str) -> str:
 
 
 class PdfSigner(Protocol):
-    def __call__(self, pdf: bytes, sign_as: str) -> tuple[bytes, bool]: ...
+    def __call__(
+        self,
+        pdf: bytes,
+        sign_as: str,
+        *,
+        signing_time: datetime | None = None,
+        location: str | None = None,
+    ) -> tuple[bytes, bool]: ...
 
 
-def sign_pdf(pdf: bytes, sign_as: str) -> tuple[bytes, bool]:
-    """Sign `pdf` with the certificate of agency `sign_as`: (bytes, signed).
+def sign_pdf(
+    pdf: bytes,
+    sign_as: str,
+    *,
+    signing_time: datetime | None = None,
+    location: str | None = None,
+) -> tuple[bytes, bool]:
+    """Sign `pdf` with the certificate of agency `sign_as`: (bytes, signed=True).
 
-    Not implemented yet: returns the bytes unchanged and signed=False. PAdES signing
-    (pyHanko, local development CA) replaces this function; nothing else changes.
+    PAdES B-B (pyHanko), signed at `signing_time` (default: now); the same bytes, key and
+    time give the same signed bytes.
     """
-    return pdf, False
+    from motcua import pki
+    from motcua.activities import signing  # pyHanko is slow to import: only here
+
+    moment = signing_time or datetime.now(VN_TZ).replace(microsecond=0)
+    try:
+        pki.agency_paths(sign_as)
+    except pki.PkiError as err:
+        raise invalid(str(err)) from err
+    signed = signing.sign(
+        pdf,
+        sign_as,
+        signing_time=moment,
+        reason=signing.DEFAULT_REASON,
+        location=location or signing.DEFAULT_LOCATION,
+    )
+    return signed, True
+
+
+def signing_time(data: dict[str, Any]) -> datetime | None:
+    """`data.issued_at` as an aware datetime (naive means Vietnam time), or None if absent."""
+    raw = data.get("issued_at")
+    if raw is None or raw == "":
+        return None
+    if isinstance(raw, datetime):
+        moment = raw
+    else:
+        try:
+            moment = datetime.fromisoformat(str(raw).strip().replace("Z", "+00:00"))
+        except ValueError as err:
+            raise invalid(f"issued_at {raw!r} is not an ISO 8601 date and time") from err
+    return moment if moment.tzinfo else moment.replace(tzinfo=VN_TZ)
 
 
 # ---------------------------------------------------------------- the activity
@@ -347,8 +394,18 @@ def issue_sync(req: DocumentRequest, signer: PdfSigner = sign_pdf) -> IssuedDocu
     body = render_text(template, context)
     from motcua.activities.pdf import Page, render_pdf  # fpdf2 is slow to import: only here
 
-    unsigned = render_pdf(Page(req.dossier_code, title, body, code, url, issued, signed=False))
-    pdf, signed = signer(unsigned, req.sign_as)
+    moment = signing_time(req.data)
+    place = req.data.get("place")
+    # Rendered as signed (no "not yet signed" note); a signer that declines gets the note.
+    rendered = render_pdf(Page(req.dossier_code, title, body, code, url, issued, signed=True))
+    pdf, signed = signer(
+        rendered,
+        req.sign_as,
+        signing_time=moment,
+        location=nfc(place) if isinstance(place, str) and place.strip() else None,
+    )
+    if not signed:
+        pdf = render_pdf(Page(req.dossier_code, title, body, code, url, issued, signed=False))
     ref = store.put(pdf, ".pdf")
     row = IssuedDocumentRow(
         idempotency_key=req.idempotency_key,
