@@ -26,6 +26,7 @@ from pathlib import Path
 from types import FrameType
 from typing import IO
 
+from motcua import pki
 from motcua.settings import ROOT, get_settings
 from motcua.workflows.contracts import SEARCH_ATTRIBUTES
 
@@ -366,6 +367,9 @@ def main() -> int:
         signal.signal(signum, stack.on_signal)
     try:
         stack.preflight()
+        # The development CA and one certificate per agency, made on first run only; the
+        # worker signs documents with them. Never committed (data dir is ignored).
+        say(f"signing certificates: {len(pki.init())} in {pki.pki_dir()}")
         stack.start_all(logs)
         if stack.stopping:
             return 0

@@ -21,13 +21,14 @@ rendering to lines, each read by its first characters:
     anything else       a paragraph, wrapped
 Values inserted with `{{ }}` are NFC-normalised and have their line breaks flattened, so
 data can never add structure. The context has `data` (the step's data), its keys at the top
-level as well, and `dossier_code`, `title`, `sign_as`, `issued_on` (from data, may be None);
+level as well, and `dossier_code`, `title`, `sign_as`, `issued_on` (may be None);
 filters `date_vn` (2026-11-23 -> 23/11/2026), `long_date_vn` (-> ngày 23 tháng 11 năm 2026),
 `sex_vn` (male/female/nam/nu -> Nam/Nữ).
 
 Determinism: the same input gives the same bytes, hence the same hash and one stored
-file. The PDF's creation date is `data.issued_on` when given (a date or ISO datetime), else a
-fixed placeholder; nothing else in the file depends on the clock or on randomness. The
+file. The PDF's creation date (and the date printed when the template shows `issued_on`)
+is `data.issued_at`, the workflow's time of issue, else `data.issued_on`, else a fixed
+placeholder; nothing else in the file depends on the clock or on randomness. The
 signature adds the agency's key and the signing time: `data.issued_at` (an ISO datetime,
 the document's issue time as the workflow fixed it) when given, else the current time; with
 `issued_at` the same request signed with the same key gives the same bytes.
@@ -317,6 +318,10 @@ def signing_time(data: dict[str, Any]) -> datetime | None:
 
 
 def _issue_date(data: dict[str, Any]) -> datetime:
+    """The document's date: the workflow's `issued_at`, else `issued_on`, else a placeholder."""
+    moment = signing_time(data)
+    if moment is not None:
+        return moment
     raw = data.get("issued_on")
     if isinstance(raw, str) and "T" in raw:
         try:
@@ -388,7 +393,7 @@ def issue_sync(req: DocumentRequest, signer: PdfSigner = sign_pdf) -> IssuedDocu
         dossier_code=req.dossier_code,
         title=title,
         sign_as=req.sign_as,
-        issued_on=req.data.get("issued_on"),
+        issued_on=req.data.get("issued_on") or (issued if issued != PLACEHOLDER_DATE else None),
         verification_code=display_code(code),
     )
     body = render_text(template, context)

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from motcua.cli import cases, graph, schema, validate
+from motcua.cli import cases, graph, pki, schema, validate
 
 
 @click.group()
@@ -19,6 +19,7 @@ def main() -> None:
 main.add_command(validate.validate)
 main.add_command(graph.graph)
 main.add_command(schema.schema)
+main.add_command(pki.pki)
 for command in cases.COMMANDS:
     main.add_command(command)
 
