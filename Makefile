@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 export UV_PYTHON_PREFERENCE := only-system
 
-.PHONY: run test lint typecheck venv sysdeps histories clean
+.PHONY: run test lint typecheck venv sysdeps histories bench clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -47,14 +47,21 @@ run: venv sysdeps
 	$(BIN)/python -m motcua.devstack
 
 lint: venv
-	$(BIN)/ruff check motcua tests
-	$(BIN)/ruff format --check motcua tests
+	$(BIN)/ruff check motcua tests bench
+	$(BIN)/ruff format --check motcua tests bench
 
 typecheck: venv
 	$(BIN)/mypy
 
 test: venv sysdeps lint typecheck
 	$(BIN)/pytest -q -p no:cacheprovider
+
+# Benchmarks, each printing its figures (not part of `make test`). wrk drives the sandbox.
+bench: venv sysdeps
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq wrk >/dev/null 2>&1 \
+	  || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; } || true; }
+	$(BIN)/python bench/sandbox_lookup.py
+	$(BIN)/python bench/sign_certificate.py --runs 10
 
 # Re-record the golden histories replayed by tests/test_replay.py (after a deliberate,
 # patched behaviour change; keep the old files so old cases keep replaying).
