@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 from jinja2 import StrictUndefined, TemplateSyntaxError, Undefined, meta, nodes
@@ -32,8 +33,25 @@ class ExpressionError(Exception):
         self.message = message
 
 
+# Vietnam keeps +07:00 all year (no daylight saving), so a fixed offset is exact and keeps
+# expressions free of the time-zone database inside the workflow.
+VN = timezone(timedelta(hours=7), "ICT")
+
+
+def vn_date(value: Any) -> str:
+    """A datetime (e.g. `now`, which is UTC) as the Vietnamese calendar date: 24/11/2026."""
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    if isinstance(moment, datetime):
+        moment = moment.astimezone(VN) if moment.tzinfo else moment
+        return moment.strftime("%d/%m/%Y")
+    if isinstance(moment, date):
+        return moment.strftime("%d/%m/%Y")
+    raise ValueError("vn_date needs a date or datetime")
+
+
 def _make_env() -> ImmutableSandboxedEnvironment:
     env = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+    env.filters["vn_date"] = vn_date
     return env
 
 
