@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
@@ -61,6 +62,7 @@ output: {action: "{{ decided }}", note: "{{ input.note }}"}
 """
 DOSSIER = {"pid": "001203000123", "note": "lần đầu"}
 AGENCY = "UBND-001"
+VN = ZoneInfo("Asia/Ho_Chi_Minh")
 
 
 def decide(step: str = "review", action: str = "approve", **kw: Any) -> DecideInput:
@@ -346,3 +348,59 @@ async def test_bundle_member_rejected_keeps_completed_member(ts_env: WorkflowEnv
     assert result.status == CaseStatus.completed
     assert result.output == {"first": "completed", "second": "rejected", "why": "Sai"}
     assert result.children == {"first": "completed", "second": "rejected"}
+
+
+PAPERWORK = """
+apology:
+  before_working_days: 1
+  extend_working_days: 3
+  steps:
+    - id: apologised
+      set: {new_date: "{{ case.new_due_at | vn_date }}"}
+steps:
+  - id: receipt
+    set: {appointment: "{{ case.due_at | vn_date }}", received: "{{ case.received_at }}"}
+  - id: review
+    task:
+      role: officer
+      agency: UBND-001
+      actions: [approve, request_supplement]
+      on_supplement:
+        - id: asked
+          set: {asked_for: "{{ review.missing | join(', ') }}", by: "{{ supplement_due_at }}"}
+output:
+  appointment: "{{ appointment }}"
+  asked_for: "{{ asked_for }}"
+  new_date: "{{ new_date }}"
+"""
+
+
+async def test_supplement_steps_apology_and_task_records(ts_env: WorkflowEnvironment) -> None:
+    async with new_worker(ts_env.client) as worker:
+        handle = await start_case(ts_env.client, worker, compiled("paper", PAPERWORK), DOSSIER)
+        first = await state_when(handle, lambda s: s.status == CaseStatus.waiting_officer)
+        ask = decide(action="request_supplement", missing=["Tờ khai", "Giấy chứng sinh"])
+        await handle.execute_update(
+            ProcedureWorkflow.decide, ask.model_copy(update={"agency": "UBND-001"})
+        )
+        await state_when(handle, lambda s: s.status == CaseStatus.waiting_citizen)
+        await handle.execute_update(
+            ProcedureWorkflow.supplement,
+            SupplementInput(step_id="review", actor="citizen", documents={"note": "đủ"}),
+        )
+        await state_when(handle, lambda s: s.status == CaseStatus.waiting_officer)
+        await ts_env.sleep(timedelta(days=8))  # past the apology point (end of working day 4)
+        late = await state_when(handle, lambda s: any(e.kind == "apology" for e in s.events))
+        await handle.execute_update(ProcedureWorkflow.decide, decide())
+        result = await result_of(handle)
+        state = await handle.query(ProcedureWorkflow.state)
+    assert result.output["asked_for"] == "Tờ khai, Giấy chứng sinh"
+    assert first.due_at is not None and late.due_at is not None and late.due_at > first.due_at
+    assert result.output["appointment"] == first.due_at.astimezone(VN).strftime("%d/%m/%Y")
+    assert result.output["new_date"] == late.due_at.astimezone(VN).strftime("%d/%m/%Y")
+    assert [(t.role, t.action) for t in state.tasks] == [
+        ("officer", "request_supplement"),
+        ("citizen", "supplemented"),
+        ("officer", "approve"),
+    ]
+    assert all(t.closed_at is not None for t in state.tasks)

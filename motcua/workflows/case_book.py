@@ -32,6 +32,7 @@ from motcua.workflows.contracts import (
     ResumeRecord,
     Stall,
     SupplementInput,
+    TaskRecord,
 )
 from motcua.workflows.dsl import dossier
 from motcua.workflows.dsl.model import Schema
@@ -62,6 +63,7 @@ class CaseBook:
         self.output: dict[str, Any] = {}
         self.active: list[str] = []
         self.open_tasks: dict[str, OpenTask] = {}
+        self.task_records: list[TaskRecord] = []
         self.stalls: dict[str, Stall] = {}
         self.decisions: list[Decision] = []
         self.resumes: list[ResumeRecord] = []
@@ -123,19 +125,44 @@ class CaseBook:
 
     # ---------------------------------------------------------------- tasks
 
+    def _record(self, step_id: str) -> TaskRecord | None:
+        """The newest still-open hand-off of a step."""
+        for record in reversed(self.task_records):
+            if record.step_id == step_id and record.closed_at is None:
+                return record
+        return None
+
+    def _close_record(self, step_id: str, action: str, actor: str | None) -> None:
+        record = self._record(step_id)
+        if record is not None:
+            record.closed_at, record.action, record.actor = workflow.now(), action, actor
+
     def open_task(self, task: OpenTask) -> None:
         self.open_tasks[task.step_id] = task
+        self.task_records.append(
+            TaskRecord(
+                step_id=task.step_id,
+                role=task.role,
+                agency=task.agency,
+                opened_at=task.opened_at,
+                due_at=task.due_at,
+            )
+        )
         self.log(task.step_id, "task_opened", f"{task.role}@{task.agency}")
         self.sync_search_attributes()
 
     def escalate(self, task: OpenTask) -> None:
         task.escalated = True
+        record = self._record(task.step_id)
+        if record is not None:
+            record.escalated = True
         self.log(task.step_id, "escalated", task.escalate_to or "")
         self.sync_search_attributes()
 
     def close_task(self, step_id: str) -> Decision:
         self.open_tasks.pop(step_id, None)
         decision = self.pending_decisions.pop(step_id)
+        self._close_record(step_id, decision.action, decision.actor)
         self.log(step_id, "decided", decision.action)
         self.sync_search_attributes()
         return decision
@@ -177,11 +204,24 @@ class CaseBook:
         task.supplement_due_at = due
         task.missing = list(decision.missing)
         self.open_tasks[step_id] = task
+        self.task_records.append(
+            TaskRecord(
+                step_id=step_id,
+                role="citizen",
+                agency=task.agency,
+                waiting_for="citizen",
+                opened_at=workflow.now(),
+                due_at=due,
+            )
+        )
         self.log(step_id, "supplement_requested", f"{len(task.missing)} items")
         self.sync_search_attributes()
 
     def close_supplement(self, step_id: str, *, expired: bool) -> SupplementInput | None:
         self.open_tasks.pop(step_id, None)
+        supplement = self.pending_supplements.get(step_id)
+        actor = supplement.actor if supplement is not None else None
+        self._close_record(step_id, "expired" if expired else "supplemented", actor)
         self.log(step_id, "supplement_expired" if expired else "supplemented")
         self.sync_search_attributes()
         return self.pending_supplements.pop(step_id, None)
@@ -266,6 +306,7 @@ class CaseBook:
             started_at=self.started_at,
             due_at=self.due_at,
             open_tasks=list(self.open_tasks.values()),
+            tasks=list(self.task_records),
             stalls=list(self.stalls.values()),
             decisions=list(self.decisions),
             resumes=list(self.resumes),

@@ -146,6 +146,22 @@ class OpenTask(BaseModel):
     missing: list[str] = Field(default_factory=list)
 
 
+class TaskRecord(BaseModel):
+    """One hand-off of the case: to an officer (a task) or back to the citizen (a supplement).
+    The process-control sheet is built from these."""
+
+    step_id: str
+    role: str
+    agency: str
+    waiting_for: Literal["officer", "citizen"] = "officer"
+    opened_at: datetime
+    due_at: datetime | None = None
+    closed_at: datetime | None = None
+    action: str | None = None
+    actor: str | None = None
+    escalated: bool = False
+
+
 class Stall(BaseModel):
     step_id: str
     activity: str
@@ -174,6 +190,7 @@ class CaseState(BaseModel):
     started_at: datetime
     due_at: datetime | None = None
     open_tasks: list[OpenTask] = Field(default_factory=list)
+    tasks: list[TaskRecord] = Field(default_factory=list)
     stalls: list[Stall] = Field(default_factory=list)
     decisions: list[Decision] = Field(default_factory=list)
     resumes: list[ResumeRecord] = Field(default_factory=list)

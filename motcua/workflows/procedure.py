@@ -39,6 +39,8 @@ with workflow.unsafe.imports_passed_through():
 CALENDAR_ACTIVITY = "calendar.add_working_days"
 SUPPLEMENT_EXPIRED = "Hết thời hạn bổ sung hồ sơ"  # the citizen reads this reason
 ISSUED_AT_PATCH = "document-issued-at"  # documents carry the workflow's time of issue
+APOLOGY_PATCH = "apology-before-deadline"  # the apology timer of definitions that declare one
+SUPPLEMENT_DUE = "supplement_due_at"  # name in scope while on_supplement steps run
 
 
 @workflow.defn(name="ProcedureWorkflow")
@@ -65,6 +67,10 @@ class ProcedureWorkflow:
         self.book.sync_search_attributes()
         self.book.due_at = await self._deadline(d.sla, self.book.started_at)
         self.book.sync_search_attributes()
+        self.scope["case"] |= {"received_at": self.book.started_at, "due_at": self.book.due_at}
+        apology = None
+        if d.apology is not None and workflow.patched(APOLOGY_PATCH):
+            apology = asyncio.create_task(self._apology(d.apology))
         try:
             await self._run_steps(d.prefill)
             await self._run_steps(d.steps)
@@ -79,6 +85,32 @@ class ProcedureWorkflow:
             handler = d.on_reject if end.status is CaseStatus.rejected else d.on_abort
             await self._run_steps(handler)
             return self.book.finish(end.status)
+        finally:
+            if apology is not None and not apology.done():
+                apology.cancel()
+
+    async def _apology(self, spec: m.ApologySpec) -> None:
+        """While the case is still open `before_working_days` before its deadline, move the
+        deadline and run the apology steps (the written apology with the new date)."""
+        sla = self.definition.sla
+        days = sla.working_days - spec.before_working_days
+        if days < 0 or self.book.due_at is None:
+            return  # a same-day procedure has no working day before its deadline
+        moment = await self._deadline(
+            m.SLA(working_days=days, cutoff=sla.cutoff), self.book.started_at
+        )
+        assert moment is not None
+        await workflow.sleep(max((moment - workflow.now()).total_seconds(), 0))
+        extended = m.SLA(
+            working_days=sla.working_days + spec.extend_working_days, cutoff=sla.cutoff
+        )
+        new_due = await self._deadline(extended, self.book.started_at)
+        self.scope["case"] = {**self.scope["case"], "new_due_at": new_due}
+        self.book.log(None, "apology", f"+{spec.extend_working_days} working days")
+        await self._run_steps(spec.steps)
+        self.book.due_at = new_due
+        self.scope["case"] = {**self.scope["case"], "due_at": new_due}
+        self.book.sync_search_attributes()
 
     async def _run_steps(self, steps: list[Any]) -> None:
         for step in steps:
@@ -267,6 +299,10 @@ class ProcedureWorkflow:
         due = await self._deadline(m.SLA(working_days=spec.working_days), workflow.now())
         assert due is not None
         self.book.wait_for_citizen(step.id, decision, due)
+        if step.task.on_supplement:
+            self.scope[step.id] = decision.model_dump(mode="json")
+            self.scope[SUPPLEMENT_DUE] = due
+            await self._run_steps(step.task.on_supplement)
         try:
             await workflow.wait_condition(
                 lambda: step.id in self.book.pending_supplements,

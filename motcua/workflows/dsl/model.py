@@ -164,6 +164,11 @@ class TaskSpec(Strict):
     sla: SLA | None = None
     escalate_to: str | None = Field(None, description="Role told when the task is overdue")
     supplement: SupplementSpec = Field(default_factory=SupplementSpec)
+    on_supplement: list[Step] = Field(
+        default_factory=list,
+        description="Steps run when a supplement is requested (the request document, a notice); "
+        "the task id is bound to the decision and `supplement_due_at` to the deadline",
+    )
 
 
 class TaskStep(StepBase):
@@ -381,6 +386,15 @@ class Fee(Strict):
     note: str | None = None
 
 
+class ApologySpec(Strict):
+    """The written apology with a new date, sent while a case is still open this many
+    working days before its legal deadline (the one-stop rules ask for at least one)."""
+
+    before_working_days: int = Field(1, ge=1)
+    extend_working_days: int = Field(ge=1, description="How far the new date moves the deadline")
+    steps: list[Step] = Field(min_length=1, description="`case.new_due_at` is in scope")
+
+
 class DocumentDecl(Strict):
     title: str
     template: str
@@ -411,12 +425,22 @@ class ProcedureDefinition(Strict):
     steps: list[Step] = Field(min_length=1)
     on_reject: list[Step] = Field(default_factory=list)
     on_abort: list[Step] = Field(default_factory=list)
+    apology: ApologySpec | None = None
     output: dict[str, Any] = Field(default_factory=dict)
     documents: dict[str, DocumentDecl] = Field(default_factory=dict)
     notifications: dict[str, NotificationDecl] = Field(default_factory=dict)
 
 
-for _model in (ParallelStep, SwitchCase, SwitchSpec, FieldSpec, ProcedureDefinition):
+for _model in (
+    TaskSpec,
+    TaskStep,
+    ParallelStep,
+    SwitchCase,
+    SwitchSpec,
+    FieldSpec,
+    ApologySpec,
+    ProcedureDefinition,
+):
     _model.model_rebuild()
 
 
@@ -431,3 +455,5 @@ def iter_steps(steps: list[Any]) -> Any:
             for case in step.switch.cases:
                 yield from iter_steps(case.steps)
             yield from iter_steps(step.switch.default)
+        elif isinstance(step, TaskStep):
+            yield from iter_steps(step.task.on_supplement)

@@ -53,6 +53,7 @@ ALWAYS_IN_SCOPE = frozenset({"input", "params", "case", "now"})
 JINJA_GLOBALS = frozenset({"range", "dict", "lipsum", "cycler", "joiner", "namespace", "loop"})
 TASK_ACTIONS = ("approve", "reject", "request_supplement")
 HANDLER_NAMES = frozenset({"reason"})
+SUPPLEMENT_DUE = "supplement_due_at"
 
 _STEP_UNION = object()  # stands for the discriminated Step union while walking types
 _ABSENT = object()
@@ -265,6 +266,8 @@ def _children(step: Any, path: DataPath) -> list[tuple[list[Any], DataPath]]:
             for k, case in enumerate(step.switch.cases)
         ]
         return [*found, (step.switch.default, (*path, "switch", "default"))]
+    if isinstance(step, TaskStep) and step.task.on_supplement:
+        return [(step.task.on_supplement, (*path, "task", "on_supplement"))]
     return []
 
 
@@ -294,6 +297,7 @@ class _Checker:
             (defn.steps, ("steps",)),
             (defn.on_reject, ("on_reject",)),
             (defn.on_abort, ("on_abort",)),
+            (defn.apology.steps if defn.apology else [], ("apology", "steps")),
         ]
         self.defined_at: dict[str, DataPath] = {}
         self.undoable: set[str] = set()
@@ -555,7 +559,10 @@ class _Checker:
                     where = (*path, "switch", "cases", k, "when")
                     self.expression(case.when, where, visible, bare=True, own=step.id)
             for child_steps, child_base in _children(step, path):
-                inner |= self.sequence(child_steps, child_base, visible)
+                # A task's on_supplement steps run while the task is open: they see its
+                # decision (the request) under the task id, and the citizen's deadline.
+                own = {step.id, SUPPLEMENT_DUE} if isinstance(step, TaskStep) else set()
+                inner |= self.sequence(child_steps, child_base, visible | own)
             visible |= inner
             visible.add(step.id)
             if isinstance(step, SetStep):
@@ -579,6 +586,8 @@ class _Checker:
         everything = set(self.defined_at) | ALWAYS_IN_SCOPE | HANDLER_NAMES
         self.sequence(self.defn.on_reject, ("on_reject",), everything)
         self.sequence(self.defn.on_abort, ("on_abort",), everything)
+        if self.defn.apology is not None:
+            self.sequence(self.defn.apology.steps, ("apology", "steps"), everything - HANDLER_NAMES)
         self.templates(self.defn.output, ("output",), everything, None)
 
     # -- reachability
