@@ -312,3 +312,67 @@ def test_cli_commands_are_exported() -> None:
     assert names == ["control-sheet", "portal-status"]
     result = CliRunner().invoke(COMMANDS[0], ["--help"])
     assert result.exit_code == 0 and "hand-off" in result.output
+
+
+# ---------------------------------------------------------------- a real case
+
+
+TWO_TASKS = """
+id: test.paperwork.two_tasks
+version: 1
+title: Hai bước xử lý (kiểm thử phiếu kiểm soát)
+agency: commune
+sla: {working_days: 1}
+roles: [civil_status_officer, commune_chair]
+steps:
+  - id: review
+    task: {role: civil_status_officer, agency: UBND-00001, actions: [approve, request_supplement],
+           sla: {working_days: 1}}
+  - id: sign
+    task: {role: commune_chair, agency: UBND-00001, actions: [approve], sla: {working_days: 1}}
+"""
+
+
+async def test_control_sheet_of_a_real_case(ts_env: Any, cal: WorkingCalendar) -> None:
+    import uuid
+
+    import yaml
+
+    from motcua.workflows.contracts import CompiledProcedure, DecideInput
+    from motcua.workflows.dsl.model import ProcedureDefinition
+    from motcua.workflows.procedure import ProcedureWorkflow
+    from tests.helpers import new_worker, start_case, state_when
+
+    procedure = CompiledProcedure.of(ProcedureDefinition.model_validate(yaml.safe_load(TWO_TASKS)))
+    code = f"UBND-00001-261127-{uuid.uuid4().hex[:6]}"
+    async with new_worker(ts_env.client) as worker:
+        handle = await start_case(ts_env.client, worker, procedure, {}, code=code)
+
+        def is_open(step: str) -> Any:
+            return lambda s: any(t.step_id == step for t in s.open_tasks)
+
+        await state_when(handle, is_open("review"))
+        first = await handle.query(ProcedureWorkflow.state)
+        assert portal_status(first) == 4
+        for step, role, actor in (
+            ("review", "civil_status_officer", "cb01"),
+            ("sign", "commune_chair", "ct01"),
+        ):
+            await state_when(handle, is_open(step))
+            await handle.execute_update(
+                ProcedureWorkflow.decide,
+                DecideInput(
+                    step_id=step, action="approve", role=role, agency="UBND-00001", actor=actor
+                ),
+            )
+        await handle.result()
+        final = await handle.query(ProcedureWorkflow.state)
+    assert [t.step_id for t in final.tasks] == ["review", "sign"]
+    sheet = build_control_sheet(final, cal)
+    officer = "Công chức tư pháp - hộ tịch (UBND-00001)"
+    assert [(r.handed_from, r.handed_to, r.actor, r.action) for r in sheet.rows] == [
+        (RECEPTION, officer, "cb01", "approve"),
+        (officer, "Chủ tịch Ủy ban nhân dân xã (UBND-00001)", "ct01", "approve"),
+    ]
+    assert all(r.timing in ("early", "on_time") for r in sheet.rows)
+    assert portal_status(final) == 9  # completed, no result notice sent
