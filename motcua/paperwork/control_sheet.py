@@ -145,11 +145,11 @@ def _from_timeline(state: CaseState) -> list[_Record]:
                 decisions.remove(match)
                 rec.actor = match.actor
     for task in state.open_tasks:
-        rec = open_by_step.get(task.step_id)
-        if rec is not None:
-            rec.due_at = task.due_at
-            rec.waiting_for = task.waiting_for
-            rec.escalated = rec.escalated or task.escalated
+        still_open = open_by_step.get(task.step_id)
+        if still_open is not None:
+            still_open.due_at = task.due_at
+            still_open.waiting_for = task.waiting_for
+            still_open.escalated = still_open.escalated or task.escalated
     return records
 
 
