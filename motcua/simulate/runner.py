@@ -556,7 +556,9 @@ class _Run:
         expected_reason = self.render(e.reason, where="expect.reason")
         if expected_reason is not None:
             r.check(
-                "reason", result.reason == e.reason, f"{result.reason!r} (expected {e.reason!r})"
+                "reason",
+                result.reason == expected_reason,
+                f"{result.reason!r} (expected {expected_reason!r})",
             )
         if e.output is not None:
             for key, want in e.output.items():
