@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from motcua.cli import cases, graph, pki, schema, simulate, validate
+from motcua.cli import cases, graph, paperwork, pki, schema, simulate, validate
 
 
 @click.group()
@@ -20,7 +20,7 @@ main.add_command(validate.validate)
 main.add_command(graph.graph)
 main.add_command(schema.schema)
 main.add_command(pki.pki)
-for command in [*cases.COMMANDS, *simulate.COMMANDS]:
+for command in [*cases.COMMANDS, *simulate.COMMANDS, *paperwork.COMMANDS]:
     main.add_command(command)
 
 
