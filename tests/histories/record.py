@@ -8,11 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import sys
+import tempfile
 from pathlib import Path
 
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowHandle, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 
+from motcua.settings import ROOT
+from motcua.simulate.runner import SharedRun
+from motcua.smtp_sink import running_sink
 from motcua.temporal import data_converter, ensure_search_attributes
 from tests.conftest import BIN
 from tests.demo_case import run_every_step
@@ -24,14 +30,51 @@ HERE = Path(__file__).resolve().parent
 GENERATION = "v2"
 
 
-async def save(client: Client, handle: WorkflowHandle, name: str) -> None:
+async def save(client: Client, handle: WorkflowHandle, name: str) -> WorkflowHistory:
     history = await handle.fetch_history()
     path = HERE / f"{name}.{GENERATION}.json"
     path.write_text(json.dumps(json.loads(history.to_json()), indent=1) + "\n")
     print(f"wrote tests/histories/{path.name} ({len(history.events)} events)")  # noqa: T201
+    return history
 
 
-async def main() -> None:
+# Integrated bundles, recorded through the scenario runner (the same runs the suite makes).
+BUNDLE_SCENARIOS = {
+    "birth_bundle_approved": ROOT / "scenarios/birth/bundle_happy.yaml",
+    "birth_bundle_residence_rejected": ROOT / "scenarios/birth/bundle_rejected.yaml",
+    "death_bundle_four_approved": ROOT / "scenarios/death/bundle_four_procedures_approved.yaml",
+    "death_bundle_partial": ROOT / "scenarios/death/bundle_member_rejected_partial.yaml",
+}
+
+
+async def record_bundles() -> None:
+    async with SharedRun() as run:
+        for name, path in BUNDLE_SCENARIOS.items():
+            report = await run.run(path)
+            if not report.passed or report.dossier_code is None or run.env is None:
+                raise SystemExit(f"{path}: scenario failed:\n{report.failure_text()}")
+            client = run.env.client
+            handle = client.get_workflow_handle(report.dossier_code)
+            history = await save(client, handle, name)
+            for event in history.events:
+                if event.HasField("start_child_workflow_execution_initiated_event_attributes"):
+                    child = event.start_child_workflow_execution_initiated_event_attributes
+                    step_id = child.workflow_id.rsplit(".", 1)[-1]
+                    member = client.get_workflow_handle(child.workflow_id)
+                    await save(client, member, f"{name}.{step_id}")
+
+
+async def main(which: set[str]) -> None:
+    # Notices are really delivered while recording, as in the suite.
+    with tempfile.TemporaryDirectory() as mail, running_sink(Path(mail)) as (host, port):
+        os.environ["MOTCUA_SMTP_HOST"], os.environ["MOTCUA_SMTP_PORT"] = host, str(port)
+        if "examples" in which:
+            await record_examples()
+        if "bundles" in which:
+            await record_bundles()
+
+
+async def record_examples() -> None:
     env = await WorkflowEnvironment.start_time_skipping(
         data_converter=data_converter(),
         test_server_existing_path=str(BIN / "temporal-test-server"),
@@ -57,4 +100,5 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    # `python -m tests.histories.record [examples] [bundles]` (default: both)
+    asyncio.run(main(set(sys.argv[1:]) or {"examples", "bundles"}))
