@@ -22,12 +22,12 @@ Formats: `ControlSheet` (data, JSON-ready via `model_dump(mode="json")`), `rende
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
 from motcua.activities.calendar import WorkingCalendar, get_calendar
-from motcua.workflows.contracts import CaseState
+from motcua.workflows.contracts import CaseState, TaskRecord
 
 Timing = Literal["early", "on_time", "overdue", "open", "open_overdue", "no_deadline"]
 
@@ -93,43 +93,23 @@ class ControlSheet(BaseModel):
 # ---------------------------------------------------------------- task records
 
 
-class _Record(BaseModel):
-    step_id: str
-    role: str
-    agency: str
-    opened_at: datetime
-    due_at: datetime | None = None
-    closed_at: datetime | None = None
-    action: str | None = None
-    actor: str | None = None
-    waiting_for: str = "officer"
-    escalated: bool = False
-
-
-def task_records(state: CaseState) -> list[_Record]:
-    """The case's hand-offs in order: `state.tasks` when the engine records them."""
-    tasks: list[Any] = list(getattr(state, "tasks", None) or [])
-    if tasks:
-        out = []
-        for t in tasks:
-            data = t.model_dump() if hasattr(t, "model_dump") else dict(t)
-            out.append(_Record.model_validate({k: v for k, v in data.items() if k in _FIELDS}))
-        return out
+def task_records(state: CaseState) -> list[TaskRecord]:
+    """The case's hand-offs in order: `state.tasks`, or, for cases started before the engine
+    recorded them, rebuilt from the timeline."""
+    if state.tasks:
+        return [t.model_copy() for t in state.tasks]
     return _from_timeline(state)
 
 
-_FIELDS = set(_Record.model_fields)
-
-
-def _from_timeline(state: CaseState) -> list[_Record]:
-    records: list[_Record] = []
-    open_by_step: dict[str, _Record] = {}
+def _from_timeline(state: CaseState) -> list[TaskRecord]:
+    records: list[TaskRecord] = []
+    open_by_step: dict[str, TaskRecord] = {}
     decisions = list(state.decisions)
     for event in state.events:
         step = event.step_id or ""
         if event.kind == "task_opened":
             role, _, agency = event.detail.partition("@")
-            rec = _Record(step_id=step, role=role, agency=agency, opened_at=event.at)
+            rec = TaskRecord(step_id=step, role=role, agency=agency, opened_at=event.at)
             records.append(rec)
             open_by_step[step] = rec
         elif event.kind == "escalated" and step in open_by_step:
