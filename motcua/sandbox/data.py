@@ -1,8 +1,10 @@
 """The synthetic population: citizens, households, birth certificates and death notices.
 
 `generate(seed, citizens, today)` is a pure function of its arguments: the same seed,
-size and reference date give the same data (births, deaths and ages are placed relative to
-`today`, so a different date gives a different, equally consistent population).
+size and reference date give the same data. Every date is placed a fixed number of days
+before `today`, clear of birthdays, so another `today` gives the same people with the same
+ages, names and records, their dates moved with the day: a scenario that picks
+`samples.married[2]` gets the same person whatever day it runs.
 """
 
 from __future__ import annotations
@@ -45,6 +47,9 @@ def pid_matches(pid: str, birth_date: date, sex: str) -> bool:
         and pid[3] == century_sex_digit(birth_date.year, sex)
         and pid[4:6] == f"{birth_date.year % 100:02d}"
     )
+
+
+DAYS_PER_YEAR = 365.2425
 
 
 def years_before(day: date, years: int) -> date:
@@ -161,7 +166,11 @@ class _Generator:
         return vocab.SOUTHERN.get(name, name) if south else name
 
     def birth_date(self, age: int) -> date:
-        return years_before(self.world.today, age) - timedelta(days=self.rng.randint(0, 363))
+        # A whole number of days before `today`, at least 3 days clear of a birthday: the
+        # same seed then gives the same people with the same ages on any `today` (leap days
+        # move an anniversary by at most one day), so scenarios pass on any day.
+        days = round(age * DAYS_PER_YEAR) + self.rng.randint(3, 360)
+        return self.world.today - timedelta(days=days)
 
     def pid(self, ppp: str, birth: date, sex: str) -> str:
         while True:
@@ -199,7 +208,7 @@ class _Generator:
         rng = self.rng
         province, commune, street, household_id = home
         birth = self.birth_date(age)
-        young = birth.year >= 1990
+        young = age < 37  # born in 1990 or later, counted from 2026 (naming fashions)
         if sex == "male":
             middles = vocab.MALE_MIDDLE_YOUNG if young else vocab.MALE_MIDDLE_OLD
             given = rng.choice(vocab.MALE_GIVEN)

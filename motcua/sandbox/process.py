@@ -82,22 +82,24 @@ def _has_taskset() -> bool:
 
 
 class SandboxProcess:
-    """One sandbox subprocess reused across runs: `ensure` resets it when its seed, size and
-    `today` already match, and restarts it otherwise (the reset endpoint keeps them)."""
+    """One sandbox subprocess reused across runs: `ensure` resets it to a fresh world for the
+    day asked (the reset endpoint takes a new `today`), and restarts it only for another seed
+    or size."""
 
     def __init__(self, citizens: int = 2_000) -> None:
         self.citizens = citizens
         self.url: str | None = None
         self._stop: Callable[[], None] | None = None
-        self._key: tuple[int, int, date | None] | None = None
+        self._key: tuple[int, int] | None = None
         self.restarts = 0
 
     def ensure(self, seed: int = 42, today: date | None = None, citizens: int | None = None) -> str:
         """A running sandbox with a fresh world for (seed, citizens, today); its base URL."""
-        key = (seed, citizens or self.citizens, today)
+        key = (seed, citizens or self.citizens)
         if self.url is not None and self._key == key:
+            params = {"today": today.isoformat()} if today is not None else {}
             try:
-                reply = httpx.post(f"{self.url}/_admin/reset", timeout=60.0)
+                reply = httpx.post(f"{self.url}/_admin/reset", params=params, timeout=60.0)
                 if reply.status_code == 200:
                     return self.url
             except httpx.TransportError:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
@@ -59,8 +60,13 @@ async def clear_faults(request: Request) -> Response:
 
 
 @router.post("/_admin/reset")
-async def reset(request: Request) -> Response:
+async def reset(
+    request: Request,
+    today: date | None = Query(None, description="A new reference date for the new world"),
+) -> Response:
     sb = sandbox_of(request)
+    if today is not None:
+        sb.fixed_today = today
     sb.reset()
     return answer(200, {"status": "ok", "citizens": len(sb.world.citizens), "seed": sb.seed})
 
