@@ -202,6 +202,24 @@ class WorkingCalendar:
                 return day
         raise ValueError(f"no working day within {_MAX_GAP_DAYS} days after {day}")
 
+    def previous_working_day(self, day: date) -> date:
+        """The last working day strictly before `day`."""
+        for _ in range(_MAX_GAP_DAYS):
+            day -= timedelta(days=1)
+            if self.is_working_day(day):
+                return day
+        raise ValueError(f"no working day within {_MAX_GAP_DAYS} days before {day}")
+
+    def tet_starts(self, year: int) -> date:
+        """The first day off of `year`'s Lunar New Year break: the run of days off around
+        mùng 1 Tết (weekends and announced swaps included) begins here."""
+        vn = holidays.country_holidays("VN", years=year, language="en_US")
+        [new_year] = vn.get_named("Lunar New Year", lookup="exact")
+        day = new_year
+        while not self.is_working_day(day - timedelta(days=1)):
+            day -= timedelta(days=1)
+        return day
+
     # ------------------------------------------------------------ deadlines
 
     def local(self, moment: datetime) -> datetime:

@@ -15,6 +15,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from motcua.activities.calendar import WorkingCalendar
+from motcua.simulate.moments import EXAMPLES, parse_moment
 from motcua.workflows.dsl.diagnostics import (
     DataPath,
     DefinitionError,
@@ -48,21 +50,44 @@ class Strict(BaseModel):
 
 
 class Start(Strict):
-    at: datetime = Field(description="When the dossier is submitted; the clock moves here first")
+    at: datetime | str = Field(
+        description="When the dossier is submitted, relative to the run ('next working day "
+        "09:00', see docs/scenarios.md) or, for a one-off run, a date with its zone; the "
+        "clock moves there first"
+    )
     channel: str = Field("online", description="'online' or the receiving one-stop centre")
 
-    @field_validator("at")
+    @field_validator("at", mode="before")
     @classmethod
-    def _aware(cls, value: datetime) -> datetime:
-        if value.tzinfo is None or value.utcoffset() is None:
-            raise ValueError("give a time zone, e.g. 2026-11-25T09:00:00+07:00")
-        return value
+    def _moment(cls, value: object) -> datetime | str:
+        if isinstance(value, datetime):
+            moment = value
+        elif isinstance(value, str):
+            try:
+                moment = datetime.fromisoformat(value)
+            except ValueError:
+                parse_moment(value)  # MomentError (a ValueError) says what would be right
+                return value
+        else:
+            raise ValueError(f"expected a moment such as {EXAMPLES}")
+        if moment.tzinfo is None or moment.utcoffset() is None:
+            raise ValueError(
+                "give a time zone, e.g. 2027-03-01T09:00:00+07:00, or write the moment "
+                "relative to the run, e.g. 'next working day 09:00'"
+            )
+        return moment
+
+    def resolve(self, now: datetime, calendar: WorkingCalendar) -> datetime:
+        """The start as a datetime: a relative moment is the first one after `now`."""
+        if isinstance(self.at, datetime):
+            return self.at
+        return parse_moment(self.at).resolve(now, calendar)
 
 
 class SandboxSpec(Strict):
     seed: int = 42
     citizens: int = Field(2_000, ge=10, le=200_000)
-    today: date | None = Field(None, description="Default: the date of start.at in Vietnam")
+    today: date | None = Field(None, description="Default: the date the case starts, in Vietnam")
 
 
 # ---------------------------------------------------------------- steps
@@ -131,12 +156,22 @@ class Advance(Strict):
         return self
 
 
+class DueExpect(Strict):
+    working_days: int = Field(
+        ge=0,
+        le=400,
+        description="The case is due at the end of office hours on this working day after the "
+        "day its dossier counts from (the procedure's cut-off applies), as the calendar says",
+    )
+
+
 class StateExpect(_OnCase):
     status: AnyStatus | None = None
     stalled_step: str | None = None
     open_step: str | None = Field(None, description="A task of this step id is open")
     waiting_for: Literal["officer", "citizen"] | None = None
     escalated: bool | None = Field(None, description="The open task was escalated (overdue)")
+    due: DueExpect | None = None
     wait: bool = Field(
         True, description="Wait (real time, simulated clock still) until it holds; else check now"
     )
@@ -347,11 +382,3 @@ def load_scenario(path: Path) -> Scenario:
     if problems or scenario is None:
         raise ScenarioError(sorted(problems, key=lambda d: d.sort_key()))
     return scenario.model_copy(update={"steps": steps})
-
-
-def start_date_of(path: Path) -> datetime | None:
-    """`start.at` of a scenario file, or None when it cannot be read (for ordering runs)."""
-    try:
-        return load_scenario(path).start.at
-    except ScenarioError:
-        return None

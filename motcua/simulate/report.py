@@ -19,6 +19,7 @@ class ScenarioReport:
     name: str = ""
     procedure_id: str = ""
     dossier_code: str | None = None
+    started_at: str | None = None  # start.at as resolved for this run (ISO, Vietnam time)
     status: str | None = None
     checks: list[Check] = field(default_factory=list)
     figures: dict[str, Any] = field(default_factory=dict)
@@ -36,7 +37,10 @@ class ScenarioReport:
         return [c for c in self.checks if not c.passed]
 
     def failure_text(self) -> str:
-        return "\n".join(f"✗ {c.name}: {c.detail}" for c in self.failures())
+        lines = [f"✗ {c.name}: {c.detail}" for c in self.failures()]
+        if self.started_at:
+            lines.append(f"(the case started at {self.started_at})")
+        return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "passed": self.passed}
@@ -47,6 +51,8 @@ class ScenarioReport:
         lines = [f"{mark} {self.name or self.path}  ({self.path})"]
         if self.dossier_code:
             lines.append(f"  case {self.dossier_code} of {self.procedure_id}: {self.status or '-'}")
+        if self.started_at:
+            lines.append(f"  started at {self.started_at}")
         for c in self.checks:
             detail = f" — {c.detail}" if c.detail else ""
             lines.append(f"  {'✓' if c.passed else '✗'} {c.name}{detail}")

@@ -3,11 +3,13 @@
     report = await run_scenario(Path("scenarios/demo/approved.yaml"))
 
 The caller may share a time-skipping `env`, a sandbox (its base URL, or a
-`SandboxProcess` that is restarted when a scenario asks for another seed or day) and the
-SMTP sink's directory across scenarios; whatever is not given is started for this run and
-stopped after it. The simulated clock only moves forward: a scenario whose `start.at` is
-before the server's clock fails with a message saying so (run scenarios in date order,
-or give each its own server).
+`SandboxProcess` that is reset to a fresh world for each run) and the SMTP sink's
+directory across scenarios; whatever is not given is started for this run and stopped
+after it. The case starts at the scenario's `start.at`, resolved against the server's
+clock ("next working day 09:00" is the first such moment after it), so a scenario passes
+on any day; `SharedRun` gives each scenario a fresh server, optionally moved to a chosen
+moment first. While a case waits out a registry call's retry backoff, the clock is skipped
+to the next attempt, so an outage costs no real time.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from motcua import db, dossier_codes
 from motcua.activities import notifications, signing
-from motcua.activities.calendar import get_calendar
+from motcua.activities.calendar import get_calendar, parse_hhmm
 from motcua.activities.documents import IssuedDocumentRow
 from motcua.activities.store import get_store
 from motcua.sandbox.process import SandboxProcess
@@ -82,6 +84,7 @@ RESULT_TIMEOUT = 60.0  # real seconds to wait for the case to end once the steps
 TERMINAL = {"completed", "rejected", "aborted", "failed"}
 SAMPLE_COUNT = 100  # the sandbox's maximum: scenarios pick records by index
 FALLBACK_AGENCY = "MOTCUA-SIM"
+MAX_BACKOFF_SKIP = timedelta(minutes=10)  # longer waits are the scenario's to `advance`
 
 
 class ScenarioFailed(Exception):
@@ -154,12 +157,14 @@ async def _resources(
     sandbox: str | SandboxProcess | None,
     mail_dir: Path | None,
     report: ScenarioReport,
-) -> AsyncIterator[tuple[WorkflowEnvironment, str, Path]]:
-    today = scenario.sandbox.today or scenario.start.at.astimezone(dossier_codes.VIETNAM).date()
+) -> AsyncIterator[tuple[WorkflowEnvironment, str, Path, datetime]]:
     async with AsyncExitStack() as stack:
         if env is None:
             env = await start_test_env()
             stack.push_async_callback(env.shutdown)
+        start = await _start_moment(scenario, env)
+        report.started_at = start.isoformat()
+        today = scenario.sandbox.today or start.astimezone(dossier_codes.VIETNAM).date()
         if isinstance(sandbox, str):
             url = sandbox.rstrip("/")
             await asyncio.to_thread(_reset_shared, url, scenario, report)
@@ -176,7 +181,24 @@ async def _resources(
             host, port = stack.enter_context(running_sink(mail_dir))
             extra |= {"MOTCUA_SMTP_HOST": host, "MOTCUA_SMTP_PORT": str(port)}
         stack.enter_context(_environ(**extra))
-        yield env, url, mail_dir
+        yield env, url, mail_dir, start
+
+
+async def _start_moment(scenario: Scenario, env: WorkflowEnvironment) -> datetime:
+    """`start.at` resolved against the server's clock; a past absolute date is refused."""
+    now = await env.get_current_time()
+    try:
+        start = scenario.start.resolve(now, get_calendar())
+    except ValueError as e:
+        raise ScenarioFailed(f"start.at: {e}") from None
+    if start < now:
+        raise ScenarioFailed(
+            f"start.at {start.isoformat()} is already past (the server's clock says "
+            f"{now.astimezone(dossier_codes.VIETNAM).isoformat(timespec='minutes')}): write "
+            "it relative to the run, e.g. `at: next working day 09:00` or `at: next working "
+            "Friday 14:59` (docs/scenarios.md)"
+        )
+    return start
 
 
 def _reset_shared(url: str, scenario: Scenario, report: ScenarioReport) -> None:
@@ -209,8 +231,8 @@ async def run_scenario(
         return report
     report.name = scenario.name
     try:
-        async with _resources(scenario, env, sandbox, mail_dir, report) as (env_, url, mails):
-            await _Run(scenario, report, env_, url, mails).run()
+        async with _resources(scenario, env, sandbox, mail_dir, report) as resources:
+            await _Run(scenario, report, *resources).run()
     except ScenarioFailed as e:
         if not e.reported:
             report.check("run", False, str(e))
@@ -227,8 +249,10 @@ class _Run:
         env: WorkflowEnvironment,
         sandbox_url: str,
         mail_dir: Path,
+        start: datetime,
     ) -> None:
         self.s = scenario
+        self.start = start
         self.report = report
         self.env = env
         self.client: Client = env.client
@@ -281,7 +305,30 @@ class _Run:
             if asyncio.get_running_loop().time() > deadline:
                 seen = _summary(last) if last is not None else "the case does not exist yet"
                 raise ScenarioFailed(f"{what}: not reached within {WAIT_TIMEOUT:.0f} s ({seen})")
+            await self.skip_backoff()
             await asyncio.sleep(0.05)
+
+    async def skip_backoff(self) -> None:
+        """Move the clock to the next attempt of a registry call waiting out its retry
+        backoff, in the case or any of its members. Nothing else is due that soon (deadlines
+        are working days away), so only the waiting is skipped, never a step."""
+        cases = [self.code]
+        main = await self.state(None)
+        if main is not None:
+            cases += [f"{self.code}.{member}" for member in main.children]
+        now = await self.env.get_current_time()
+        due: list[datetime] = []
+        for workflow_id in cases:
+            try:
+                described = await self.client.get_workflow_handle(workflow_id).describe()
+            except RPCError:
+                continue
+            for pending in described.raw_description.pending_activities:
+                if pending.HasField("next_attempt_schedule_time"):
+                    due.append(pending.next_attempt_schedule_time.ToDatetime(tzinfo=UTC))
+        soonest = min(due, default=None)
+        if soonest is not None and timedelta(0) < soonest - now <= MAX_BACKOFF_SKIP:
+            await self.env.sleep(soonest - now)
 
     # ------------------------------------------------------------ phases
 
@@ -302,24 +349,27 @@ class _Run:
             reply.raise_for_status()
             self.samples = reply.json()
         now = await self.env.get_current_time()
-        if s.start.at < now:
-            raise ScenarioFailed(
-                f"start.at {s.start.at.isoformat()} is before the test server's clock "
-                f"({now.astimezone(dossier_codes.VIETNAM).isoformat()}): the simulated clock "
-                "only moves forward; pick a later start or run the scenario on its own server"
-            )
-        await self.env.sleep(s.start.at - now)
+        if self.start > now:
+            await self.env.sleep(self.start - now)
         self.input = self.render(s.input, where="input")
         if not isinstance(self.input, dict):
             raise ScenarioFailed("input must render to a mapping")
         problems = dossier_check.check(definition.input, self.input)
         if problems:
             raise ScenarioFailed("the input does not match the procedure:\n" + "\n".join(problems))
+        # Faults listed before any other step are in place when the dossier arrives: set
+        # after the start, they would race the case's first registry call.
+        leading = next(
+            (i for i, step in enumerate(s.steps) if not isinstance(step.spec, Faults)),
+            len(s.steps),
+        )
+        for step in s.steps[:leading]:
+            await self.faults(step.spec)
         worker = build_worker(self.client, task_queue=f"simulate-{uuid.uuid4().hex[:12]}")
         async with worker:
             handle = await self.start_case(worker.task_queue)
             try:
-                await self.steps()
+                await self.steps(first=leading)
                 result = await self.result(handle)
             except BaseException:
                 await _terminate(handle)
@@ -333,7 +383,7 @@ class _Run:
         if dossier_codes.agency_problem(prefix):
             prefix = FALLBACK_AGENCY
         for _ in range(20):
-            code = await asyncio.to_thread(dossier_codes.next_code, prefix, now=self.s.start.at)
+            code = await asyncio.to_thread(dossier_codes.next_code, prefix, now=self.start)
             start = CaseStart(
                 dossier_code=code,
                 procedure=self.procedure,
@@ -362,9 +412,9 @@ class _Run:
             return handle
         raise ScenarioFailed("could not draw an unused dossier code")
 
-    async def steps(self) -> None:
-        count = 0
-        for index, step in enumerate(self.s.steps):
+    async def steps(self, first: int = 0) -> None:
+        count = first
+        for index, step in enumerate(self.s.steps[first:], start=first):
             where = f"steps[{index}] {step.kind} (line {step.line})"
             spec = step.spec
             if isinstance(spec, Decide):
@@ -490,6 +540,8 @@ class _Run:
                 wrong.append(f"no open task waiting for the {spec.waiting_for}")
             if spec.escalated is not None and not any(t.escalated == spec.escalated for t in tasks):
                 wrong.append("open task escalated" if not spec.escalated else "no escalated task")
+            if spec.due is not None:
+                wrong += self.due_problems(st, spec.due.working_days)
             return wrong
 
         name = f"{where}: case {case or 'main'}"
@@ -509,6 +561,22 @@ class _Run:
                 raise _Reported(f"{name}: {'; '.join(wrong)}")
         state = await self.state(case)
         self.report.check(name, True, _summary(state) if state is not None else "")
+
+    def due_problems(self, state: CaseState, working_days: int) -> list[str]:
+        """The case's due time against the calendar: `working_days` after its start, with
+        its procedure's cut-off."""
+        compiled = [self.procedure, *self.members.values()]
+        definition = next(
+            (c.definition for c in compiled if c and c.definition.id == state.procedure_id), None
+        )
+        sla = definition.sla if definition is not None else None
+        cutoff = parse_hhmm(sla.cutoff) if sla is not None and sla.cutoff else None
+        calendar = get_calendar()
+        want = calendar.add_working_days(state.started_at, working_days, cutoff)
+        if state.due_at is not None and state.due_at == want:
+            return []
+        got = "none" if state.due_at is None else calendar.local(state.due_at).isoformat()
+        return [f"due {got}, expected {want.isoformat()} ({working_days} working days)"]
 
     async def result(self, handle: WorkflowHandle[Any, Any]) -> CaseResult:
         try:
@@ -544,7 +612,7 @@ class _Run:
         r.figures["member_events"] = members_events
         ended = history.events[-1].event_time.ToDatetime(tzinfo=UTC)
         calendar = get_calendar()
-        days = calendar.working_days_between(self.s.start.at, ended)
+        days = calendar.working_days_between(self.start, ended)
         r.figures["working_days"] = days
         sla = self.procedure.definition.sla.working_days if self.procedure else None
         if sla is not None:
@@ -734,28 +802,31 @@ def _procedure_path(name: str, scenario_file: Path) -> Path:
 
 
 def scenario_files(paths: list[Path]) -> list[Path]:
-    """Files given, and every *.yaml under folders given, in start order (then by name)."""
-    from motcua.simulate.model import start_date_of
-
+    """Files given, and every *.yaml under folders given (sorted by path)."""
     files: list[Path] = []
     for path in paths:
         files += sorted(path.rglob("*.yaml")) if path.is_dir() else [path]
-    far = datetime.max.replace(tzinfo=UTC)
-    return sorted(files, key=lambda p: (start_date_of(p) or far, str(p)))
+    return files
 
 
 class SharedRun:
-    """A time-skipping server, a sandbox and an SMTP sink shared by several scenarios.
+    """A sandbox and an SMTP sink shared by several scenarios, each run on a fresh
+    time-skipping server (it starts in about 0.1 s), so no scenario inherits another's clock.
 
-    The server is replaced by a fresh one when a scenario starts before its clock, so
-    scenarios in any order still run (each start costs about a second).
+    `clock`: move each fresh server to this moment before the scenario reads it, to run
+    the scenarios as if today were that day. `env`: run every scenario on this one server
+    instead (its clock then moves on from one scenario to the next).
     """
 
     def __init__(
-        self, env: WorkflowEnvironment | None = None, mail_dir: Path | None = None
+        self,
+        env: WorkflowEnvironment | None = None,
+        mail_dir: Path | None = None,
+        *,
+        clock: datetime | None = None,
     ) -> None:
         self.env = env
-        self._own_env = env is None
+        self.clock = clock
         self.sandbox = SandboxProcess()
         self.mail_dir = mail_dir
         self._stack = ExitStack()
@@ -770,21 +841,19 @@ class SharedRun:
 
     async def __aexit__(self, *exc: object) -> None:
         try:
-            if self._own_env and self.env is not None:
-                await self.env.shutdown()
-        finally:
             self.sandbox.stop()
+        finally:
             self._stack.close()
 
     async def run(self, path: Path) -> ScenarioReport:
-        from motcua.simulate.model import start_date_of
-
-        start = await asyncio.to_thread(start_date_of, path)
-        if self.env is None or (
-            self._own_env and start is not None and start < await self.env.get_current_time()
-        ):
-            if self.env is not None:
-                await self.env.shutdown()
-            self.env = await start_test_env()
-            self._own_env = True
-        return await run_scenario(path, env=self.env, sandbox=self.sandbox, mail_dir=self.mail_dir)
+        if self.env is not None:
+            return await run_scenario(
+                path, env=self.env, sandbox=self.sandbox, mail_dir=self.mail_dir
+            )
+        env = await start_test_env()
+        try:
+            if self.clock is not None:
+                await env.sleep(self.clock - await env.get_current_time())
+            return await run_scenario(path, env=env, sandbox=self.sandbox, mail_dir=self.mail_dir)
+        finally:
+            await env.shutdown()
