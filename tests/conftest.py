@@ -10,6 +10,7 @@ import os
 import sys
 import tempfile
 from collections.abc import AsyncIterator, Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -17,9 +18,16 @@ import pytest_asyncio
 from temporalio.testing import WorkflowEnvironment
 
 # Every test writes data (registers, documents) under a throw-away directory, never .data/.
+# Under pytest-xdist each worker process gets its own (the SQLite files are not shared).
 os.environ.setdefault("MOTCUA_DATA_DIR", tempfile.mkdtemp(prefix="motcua-test-"))
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    _own = Path(os.environ["MOTCUA_DATA_DIR"]) / os.environ["PYTEST_XDIST_WORKER"]
+    _own.mkdir(parents=True, exist_ok=True)
+    os.environ["MOTCUA_DATA_DIR"] = str(_own)
 os.environ.setdefault("MOTCUA_CODEC_KEYS", "test:bW90Y3VhLXRlc3Qta2V5LW5vdC1mb3ItcHJvZC0zMmI=")
 
+from motcua.activities.calendar import get_calendar  # noqa: E402
+from motcua.simulate.moments import parse_moment  # noqa: E402
 from motcua.smtp_sink import running_sink  # noqa: E402
 from motcua.temporal import data_converter, ensure_search_attributes  # noqa: E402
 from motcua.workflows.contracts import SEARCH_ATTRIBUTES  # noqa: E402
@@ -60,5 +68,15 @@ async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
         test_server_existing_path=str(BIN / "temporal-test-server"),
     )
     await ensure_search_attributes(env.client)
+    moved_to = moved_clock(await env.get_current_time())
+    if moved_to is not None:
+        await env.sleep(moved_to - await env.get_current_time())
     yield env
     await env.shutdown()
+
+
+def moved_clock(now: datetime) -> datetime | None:
+    """MOTCUA_TEST_CLOCK ("next Friday 14:59", see docs/scenarios.md) moves the
+    time-skipping servers there first: the whole suite run as if today were that day."""
+    words = os.environ.get("MOTCUA_TEST_CLOCK")
+    return parse_moment(words).resolve(now, get_calendar()) if words else None

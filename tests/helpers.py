@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
 from temporalio.client import Client, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
+from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from motcua.worker import build_worker
@@ -88,3 +89,10 @@ async def state_when(
     state = await eventually(probe, lambda s: s is not None and until(s), timeout)
     assert state is not None
     return state
+
+
+async def skip_past(env: WorkflowEnvironment, moment: datetime | None) -> None:
+    """Move a time-skipping server's clock a minute past `moment` (a deadline read from the
+    case), so a test waits for the deadline the calendar gave, whatever the date."""
+    assert moment is not None, "the case has no such deadline"
+    await env.sleep(moment + timedelta(minutes=1) - await env.get_current_time())

@@ -4,14 +4,16 @@ search attributes on the dev server, and a deadline that spans lunar Tết."""
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import yaml
 from temporalio.testing import WorkflowEnvironment
 
 from motcua.activities import notifications, register
+from motcua.activities.calendar import get_calendar
 from motcua.activities.store import get_store
+from motcua.simulate.moments import parse_moment
 from motcua.smtp_sink import messages
 from motcua.temporal import data_converter, ensure_search_attributes
 from motcua.workflows.contracts import CaseStatus, CompiledProcedure
@@ -101,16 +103,18 @@ steps:
 
 
 async def test_deadline_spans_lunar_tet() -> None:
-    # A fresh time-skipping server, moved to Wednesday 3 February 2027, 09:00 in Hà Nội: the
-    # day before the Tết break (4-10 February 2027).
+    # A fresh time-skipping server, moved to 09:00 in Hà Nội on the last working day before
+    # the next Tết break (computed from the calendar, so the test means the same every year).
+    calendar = get_calendar()
     env = await WorkflowEnvironment.start_time_skipping(
         data_converter=data_converter(),
         test_server_existing_path=str(BIN / "temporal-test-server"),
     )
     try:
         await ensure_search_attributes(env.client)
-        target = datetime(2027, 2, 3, 9, 0, tzinfo=VN)
-        await env.sleep(target - await env.get_current_time())
+        now = await env.get_current_time()
+        target = parse_moment("1 working day before next Tết 09:00").resolve(now, calendar)
+        await env.sleep(target - now)
         procedure = CompiledProcedure.of(ProcedureDefinition.model_validate(yaml.safe_load(TET)))
         async with new_worker(env.client) as worker:
             handle = await start_case(env.client, worker, procedure, {})
@@ -118,7 +122,15 @@ async def test_deadline_spans_lunar_tet() -> None:
             await handle.terminate("test finished")
     finally:
         await env.shutdown()
-    # Day 0 is 3 Feb; 4-10 Feb are Tết; working days 1, 2, 3 are Thu 11, Fri 12, Mon 15.
+    # Day 0 is the eve of the break; the break (at least 5 days off) counts for nothing, so
+    # working day 1 is the first day back, and working days 2 and 3 follow it.
     assert state.due_at is not None and state.open_tasks[0].due_at is not None
-    assert state.due_at.astimezone(VN) == datetime(2027, 2, 15, 17, 0, tzinfo=VN)
-    assert state.open_tasks[0].due_at.astimezone(VN) == datetime(2027, 2, 11, 17, 0, tzinfo=VN)
+    day_zero, tet = target.date(), calendar.tet_starts(target.year)
+    first_day_back = calendar.next_working_day(day_zero)
+    days_off = [tet + timedelta(days=n) for n in range((first_day_back - tet).days)]
+    assert len(days_off) >= 5 and not any(calendar.is_working_day(d) for d in days_off)
+    assert state.open_tasks[0].due_at.astimezone(VN) == datetime.combine(
+        first_day_back, time(17), tzinfo=VN
+    )
+    third = calendar.next_working_day(calendar.next_working_day(first_day_back))
+    assert state.due_at.astimezone(VN) == datetime.combine(third, time(17), tzinfo=VN)

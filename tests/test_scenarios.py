@@ -1,14 +1,15 @@
 """Every scenario under scenarios/ runs as its own test; the scenario model and `describe`.
 
-The scenarios share one time-skipping server (replaced when a scenario starts before its
-clock), one sandbox (restarted only for another seed or day) and the session's SMTP sink.
-They run in start order, so one server usually serves them all.
+Each scenario runs on a fresh time-skipping server (MOTCUA_TEST_CLOCK moves it to another
+day first); they share one sandbox (reset to a fresh world for each) and the session's SMTP
+sink. tests/test_scenarios_any_day.py runs a subset on several awkward days.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from click.testing import CliRunner
 from motcua.cli.simulate import COMMANDS, describe
 from motcua.simulate import ScenarioError, load_scenario
 from motcua.simulate.runner import SharedRun, scenario_files
+from tests.conftest import moved_clock
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = scenario_files([ROOT / "scenarios"]) if (ROOT / "scenarios").is_dir() else []
@@ -26,7 +28,8 @@ EXAMPLE = ROOT / "procedure_defs" / "examples" / "every_step.yaml"
 
 @pytest_asyncio.fixture(scope="session")
 async def scenario_run(mail_sink: Path) -> AsyncIterator[SharedRun]:
-    async with SharedRun(mail_dir=mail_sink) as shared:
+    clock = moved_clock(datetime.now(UTC))
+    async with SharedRun(mail_dir=mail_sink, clock=clock) as shared:
         yield shared
 
 

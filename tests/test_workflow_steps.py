@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -23,7 +22,7 @@ from motcua.workflows.contracts import (
 from motcua.workflows.dsl.model import ProcedureDefinition
 from motcua.workflows.procedure import ProcedureWorkflow
 from tests import engine_activities
-from tests.helpers import new_worker, start_case, state_when
+from tests.helpers import new_worker, skip_past, start_case, state_when
 
 HEADER = """
 id: vn.test.{name}
@@ -168,8 +167,8 @@ async def test_supplement_expiry_rejects(ts_env: WorkflowEnvironment) -> None:
         await state_when(handle, lambda s: s.status == CaseStatus.waiting_officer)
         ask = decide(action="request_supplement", missing=["Tờ khai"])
         await handle.execute_update(ProcedureWorkflow.decide, ask)
-        await state_when(handle, lambda s: s.status == CaseStatus.waiting_citizen)
-        await ts_env.sleep(timedelta(days=15))
+        asked = await state_when(handle, lambda s: s.status == CaseStatus.waiting_citizen)
+        await skip_past(ts_env, asked.open_tasks[0].supplement_due_at)
         result = await result_of(handle)
     assert result.status == CaseStatus.rejected
     assert result.reason == "Hết thời hạn bổ sung hồ sơ"
@@ -178,8 +177,8 @@ async def test_supplement_expiry_rejects(ts_env: WorkflowEnvironment) -> None:
 async def test_overdue_task_escalates_to_chair(ts_env: WorkflowEnvironment) -> None:
     async with new_worker(ts_env.client) as worker:
         handle = await start_case(ts_env.client, worker, compiled("late", REVIEW), DOSSIER)
-        await state_when(handle, lambda s: s.status == CaseStatus.waiting_officer)
-        await ts_env.sleep(timedelta(days=5))
+        opened = await state_when(handle, lambda s: s.status == CaseStatus.waiting_officer)
+        await skip_past(ts_env, opened.open_tasks[0].due_at)
         state = await state_when(handle, lambda s: s.open_tasks[0].escalated)
         assert [e.kind for e in state.events].count("escalated") == 1
         await handle.execute_update(ProcedureWorkflow.decide, decide(role="chair"))
@@ -388,8 +387,8 @@ async def test_supplement_steps_apology_and_task_records(ts_env: WorkflowEnviron
             ProcedureWorkflow.supplement,
             SupplementInput(step_id="review", actor="citizen", documents={"note": "đủ"}),
         )
-        await state_when(handle, lambda s: s.status == CaseStatus.waiting_officer)
-        await ts_env.sleep(timedelta(days=8))  # past the apology point (end of working day 4)
+        back = await state_when(handle, lambda s: s.status == CaseStatus.waiting_officer)
+        await skip_past(ts_env, back.due_at)  # past the apology point, a working day before
         late = await state_when(handle, lambda s: any(e.kind == "apology" for e in s.events))
         await handle.execute_update(ProcedureWorkflow.decide, decide())
         result = await result_of(handle)

@@ -17,7 +17,7 @@ from temporalio.client import Client, WorkflowHandle, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 
 from motcua.settings import ROOT
-from motcua.simulate.runner import SharedRun
+from motcua.simulate.runner import SharedRun, start_test_env
 from motcua.smtp_sink import running_sink
 from motcua.temporal import data_converter, ensure_search_attributes
 from tests.conftest import BIN
@@ -48,20 +48,25 @@ BUNDLE_SCENARIOS = {
 
 
 async def record_bundles() -> None:
-    async with SharedRun() as run:
-        for name, path in BUNDLE_SCENARIOS.items():
-            report = await run.run(path)
-            if not report.passed or report.dossier_code is None or run.env is None:
-                raise SystemExit(f"{path}: scenario failed:\n{report.failure_text()}")
-            client = run.env.client
-            handle = client.get_workflow_handle(report.dossier_code)
-            history = await save(client, handle, name)
-            for event in history.events:
-                if event.HasField("start_child_workflow_execution_initiated_event_attributes"):
-                    child = event.start_child_workflow_execution_initiated_event_attributes
-                    step_id = child.workflow_id.rsplit(".", 1)[-1]
-                    member = client.get_workflow_handle(child.workflow_id)
-                    await save(client, member, f"{name}.{step_id}")
+    # One server for all four, kept open after each run so its histories can be fetched.
+    env = await start_test_env()
+    try:
+        async with SharedRun(env=env) as run:
+            for name, path in BUNDLE_SCENARIOS.items():
+                report = await run.run(path)
+                if not report.passed or report.dossier_code is None:
+                    raise SystemExit(f"{path}: scenario failed:\n{report.failure_text()}")
+                client = env.client
+                handle = client.get_workflow_handle(report.dossier_code)
+                history = await save(client, handle, name)
+                for event in history.events:
+                    if event.HasField("start_child_workflow_execution_initiated_event_attributes"):
+                        child = event.start_child_workflow_execution_initiated_event_attributes
+                        step_id = child.workflow_id.rsplit(".", 1)[-1]
+                        member = client.get_workflow_handle(child.workflow_id)
+                        await save(client, member, f"{name}.{step_id}")
+    finally:
+        await env.shutdown()
 
 
 async def main(which: set[str]) -> None:
