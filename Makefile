@@ -53,8 +53,12 @@ lint: venv
 typecheck: venv
 	$(BIN)/mypy
 
+# The suite runs in PYTEST_WORKERS processes (pytest-xdist), each with its own servers,
+# sandbox and data directory.
+PYTEST_WORKERS ?= 2
+
 test: venv sysdeps lint typecheck
-	$(BIN)/pytest -q -p no:cacheprovider
+	$(BIN)/pytest -q -p no:cacheprovider -n $(PYTEST_WORKERS)
 
 # Benchmarks, each printing its figures (not part of `make test`). wrk drives the sandbox.
 bench: venv sysdeps

@@ -34,12 +34,24 @@ def yaml_files(root: Path) -> list[Path]:
     )
 
 
+# (file, mtime, size) -> its definition's shape: every compile scans the whole catalogue,
+# and a file that has not changed need not be parsed again. Callers only read them.
+_shapes: dict[tuple[Path, int, int], ProcedureDefinition | None] = {}
+
+
 def _shape_only(path: Path) -> ProcedureDefinition | None:
     try:
-        data, _ = load_yaml(path, filename=str(path))
-        return ProcedureDefinition.model_validate(data)
-    except Exception:  # noqa: BLE001 - a broken file is reported when it is itself validated
+        st = path.stat()
+    except OSError:
         return None
+    key = (path.resolve(), st.st_mtime_ns, st.st_size)
+    if key not in _shapes:
+        try:
+            data, _ = load_yaml(path, filename=str(path))
+            _shapes[key] = ProcedureDefinition.model_validate(data)
+        except Exception:  # noqa: BLE001 - a broken file is reported when it is validated
+            _shapes[key] = None
+    return _shapes[key]
 
 
 def scan(

@@ -187,8 +187,22 @@ def load_yaml(source: str | Path, *, filename: str) -> tuple[Any, Positions]:
             ) from None
     else:
         text = source
+    if _FastLoader is not yaml.SafeLoader:
+        try:
+            return _load(_FastLoader, text, filename)
+        except (DefinitionError, yaml.YAMLError, RecursionError):
+            pass  # the pure-Python parser below reports it, with its positions and wording
+    return _load(yaml.SafeLoader, text, filename)
+
+
+# libyaml's parser is about ten times faster; the pure-Python one stays the reference for
+# diagnostics, so a broken file is always reported the same way on every machine.
+_FastLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _load(loader_class: type[yaml.SafeLoader], text: str, filename: str) -> tuple[Any, Positions]:
     try:
-        loader = yaml.SafeLoader(text)
+        loader = loader_class(text)
     except yaml.YAMLError as e:
         raise DefinitionError([_syntax(filename, text, e)]) from None
     try:
