@@ -76,7 +76,12 @@ async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
 
 
 def moved_clock(now: datetime) -> datetime | None:
-    """MOTCUA_TEST_CLOCK ("next Friday 14:59", see docs/scenarios.md) moves the
-    time-skipping servers there first: the whole suite run as if today were that day."""
+    """MOTCUA_TEST_CLOCK ("next Friday 14:59" as in docs/scenarios.md, or a future date with
+    its zone) moves the time-skipping servers there first: the suite as if on that day."""
     words = os.environ.get("MOTCUA_TEST_CLOCK")
-    return parse_moment(words).resolve(now, get_calendar()) if words else None
+    if not words:
+        return None
+    try:
+        return datetime.fromisoformat(words)
+    except ValueError:
+        return parse_moment(words).resolve(now, get_calendar())

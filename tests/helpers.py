@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
 
 from temporalio.client import Client, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
@@ -96,3 +97,12 @@ async def skip_past(env: WorkflowEnvironment, moment: datetime | None) -> None:
     case), so a test waits for the deadline the calendar gave, whatever the date."""
     assert moment is not None, "the case has no such deadline"
     await env.sleep(moment + timedelta(minutes=1) - await env.get_current_time())
+
+
+# Dates written into test documents, relative to the run (the suite passes on any day): a
+# birth three weeks ago, its extract issued yesterday at 09:30 in Vietnam.
+ISSUED = (datetime.now(ZoneInfo("Asia/Ho_Chi_Minh")) - timedelta(days=1)).replace(
+    hour=9, minute=30, second=0, microsecond=0
+)
+BORN = ISSUED.date() - timedelta(days=21)
+DUE = ISSUED.date() + timedelta(days=2)

@@ -21,6 +21,7 @@ from temporalio.testing import ActivityEnvironment
 from motcua import db
 from motcua.activities import documents, notifications, pdf, register
 from motcua.activities.store import LocalResultStore, StoreError, get_store
+from tests.helpers import BORN, DUE, ISSUED
 
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
@@ -73,7 +74,7 @@ async def test_register_write_is_idempotent(backend: str) -> None:
     env = ActivityEnvironment()
     book = _book()
     code, key = _key()
-    entry = {"child_name": "Nguyễn Thị Mai", "birth_date": "2026-11-02"}
+    entry = {"child_name": "Nguyễn Thị Mai", "birth_date": BORN.isoformat()}
     req = register.WriteInput(idempotency_key=key, dossier_code=code, book=book, entry=entry)
 
     first = await env.run(register.write, req)
@@ -202,7 +203,7 @@ def test_store_is_content_addressed_and_atomic(data_dir: Path) -> None:
 
 BIRTH = {
     "child_name": "Nguyễn Thị Mai",
-    "birth_date": "2026-11-02",
+    "birth_date": BORN.isoformat(),
     "sex": "female",
     "place_of_birth": "Bệnh viện Phụ sản Hà Nội, phường Đống Đa, thành phố Hà Nội",
     "child_pid": "001326012345",
@@ -210,7 +211,7 @@ BIRTH = {
     "father_name": "Nguyễn Văn Đức",
     "agency_name": "Ủy ban nhân dân phường Ba Đình",
     "place": "Hà Nội",
-    "issued_on": "2026-11-23",
+    "issued_on": ISSUED.date().isoformat(),
 }
 
 
@@ -252,13 +253,13 @@ async def test_birth_certificate_pdf_has_exact_vietnamese(data_dir: Path) -> Non
         "GIẤY KHAI SINH (BẢN TRÍCH LỤC)",
         f"Mã hồ sơ: {code}",
         "Họ, chữ đệm, tên: Nguyễn Thị Mai",
-        "Ngày, tháng, năm sinh: 02/11/2026",
+        f"Ngày, tháng, năm sinh: {BORN:%d/%m/%Y}",
         "Giới tính: Nữ",
         "Bệnh viện Phụ sản Hà Nội",
         "Số định danh cá nhân: 001326012345",
         "Trần Thị Hoa",
         "Nguyễn Văn Đức",
-        "Hà Nội, ngày 23 tháng 11 năm 2026",
+        f"Hà Nội, ngày {ISSUED:%d} tháng {ISSUED:%m} năm {ISSUED:%Y}",
         f"Mã xác thực: {documents.display_code(issued.verification_code)}",
         f"/verify/{code}/{issued.verification_code.lower()}",
     ]:
@@ -279,7 +280,7 @@ async def test_document_is_deterministic_and_stored_once(data_dir: Path) -> None
             "procedure_title": "Đăng ký khai sinh",
             "result": "Đã cấp Giấy khai sinh",
             "fields": {"Số giấy khai sinh": "123/2026"},
-            "issued_at": "2026-11-23T09:30:00+07:00",
+            "issued_at": ISSUED.isoformat(),
         },
     )
     first = await documents.issue(req)
@@ -349,7 +350,7 @@ async def test_notify_records_once_per_key() -> None:
         to=CITIZEN,
         template="received",
         channels=["email", "sms"],
-        data={"due_date": "25/11/2026"},
+        data={"due_date": f"{DUE:%d/%m/%Y}"},
     )
     first = await ActivityEnvironment().run(notifications.send, req)
     again = await notifications.send(req)
@@ -362,7 +363,7 @@ async def test_notify_records_once_per_key() -> None:
     assert len(rows) == 2 and {r.channel for r in rows} == {"email", "sms"}
     email = next(r for r in rows if r.channel == "email")
     assert "Kính gửi Trần Thị Hoa" in email.body and code in email.body
-    assert "Ngày hẹn trả kết quả: 25/11/2026" in email.body
+    assert f"Ngày hẹn trả kết quả: {DUE:%d/%m/%Y}" in email.body
     assert first.deliveries[0].address == "h***@example.vn"
 
 

@@ -13,7 +13,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -28,12 +28,13 @@ from motcua import db, pki
 from motcua.activities import documents, signing
 from motcua.activities.store import get_store
 from motcua.cli.pki import pki as pki_command
+from tests.helpers import BORN, ISSUED
 
 VN = timezone(timedelta(hours=7))
-ISSUED_AT = "2026-11-23T09:30:00+07:00"
+ISSUED_AT = ISSUED.isoformat()
 BIRTH = {
     "child_name": "Nguyễn Thị Mai",
-    "birth_date": "2026-11-02",
+    "birth_date": BORN.isoformat(),
     "sex": "female",
     "place_of_birth": "Bệnh viện Phụ sản Hà Nội, phường Đống Đa, thành phố Hà Nội",
     "child_pid": "001326012345",
@@ -41,7 +42,7 @@ BIRTH = {
     "father_name": "Nguyễn Văn Đức",
     "agency_name": "Ủy ban nhân dân phường Ba Đình",
     "place": "Hà Nội",
-    "issued_on": "2026-11-23",
+    "issued_on": ISSUED.date().isoformat(),
     "issued_at": ISSUED_AT,
     "signer_title": "CHỦ TỊCH",
     "signer_name": "Lê Thị Hương",
@@ -242,12 +243,12 @@ async def test_signed_birth_certificate(data_dir: Path, nssdb: Path) -> None:
         "GIẤY KHAI SINH (BẢN TRÍCH LỤC)",
         "Ủy ban nhân dân phường Ba Đình",
         "Họ, chữ đệm, tên: Nguyễn Thị Mai",
-        "Ngày, tháng, năm sinh: 02/11/2026",
+        f"Ngày, tháng, năm sinh: {BORN:%d/%m/%Y}",
         "Giới tính: Nữ",
         "Số định danh cá nhân: 001326012345",
         "Họ, chữ đệm, tên người mẹ: Trần Thị Hoa",
         "Họ, chữ đệm, tên người cha: Nguyễn Văn Đức",
-        "Hà Nội, ngày 23 tháng 11 năm 2026",
+        f"Hà Nội, ngày {ISSUED:%d} tháng {ISSUED:%m} năm {ISSUED:%Y}",
         "CHỦ TỊCH",
         "Lê Thị Hương",
         f"Mã xác thực: {documents.display_code(issued.verification_code)}",
@@ -260,7 +261,7 @@ async def test_signed_birth_certificate(data_dir: Path, nssdb: Path) -> None:
     assert result.bottom_line and result.covers_whole_file
     assert result.field_name == "ChuKySo_commune"
     assert result.signer_organisation == "Ủy ban nhân dân cấp xã"
-    assert result.signing_time == datetime(2026, 11, 23, 9, 30, tzinfo=VN)
+    assert result.signing_time == ISSUED
 
     report = _pdfsig(path, nssdb)
     assert "Signature is Valid." in report, report
@@ -311,7 +312,7 @@ async def test_one_changed_byte_breaks_the_signature(data_dir: Path, nssdb: Path
 def test_signing_is_deterministic(data_dir: Path) -> None:
     from motcua.activities.pdf import Page, render_pdf
 
-    moment = datetime(2026, 11, 23, 9, 30, tzinfo=VN)
+    moment = ISSUED
     page = Page(
         "T01-x",
         "GIẤY KHAI SINH",
@@ -331,7 +332,7 @@ def test_signing_is_deterministic(data_dir: Path) -> None:
     assert signing.verify(later).signing_time == moment + timedelta(seconds=1)
     assert not signing.verify(unsigned).signed
     with pytest.raises(ValueError):
-        signing.sign(unsigned, "commune", signing_time=datetime(2026, 11, 23, 9, 30))
+        signing.sign(unsigned, "commune", signing_time=ISSUED.replace(tzinfo=None))
 
 
 async def test_issue_twice_returns_the_recorded_signed_document(data_dir: Path) -> None:
