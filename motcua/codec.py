@@ -163,11 +163,20 @@ def _decode_key(kid: str, encoded: str, *, source: str) -> bytes:
 
 
 def load_keyring(env: Mapping[str, str] | None = None, data_dir: Path | None = None) -> KeyRing:
-    """Keys from `MOTCUA_CODEC_KEYS`, else from `<data_dir>/codec-keys.json` (made if absent)."""
+    """Keys from `MOTCUA_CODEC_KEYS`, else from `<data_dir>/codec-keys.json` (made if absent;
+    only in development: with MOTCUA_ENV set to anything else the keys must be given)."""
     env = os.environ if env is None else env
     spec = env.get(ENV_VAR, "").strip()
     if spec:
         return KeyRing.parse(spec)
+    deployment = env.get("MOTCUA_ENV", "development").strip() or "development"
+    if deployment != "development":
+        # A key file made on each machine would leave every worker unable to read the
+        # cases the others wrote: outside development the keys come from the environment.
+        raise CodecKeyError(
+            f"MOTCUA_ENV={deployment} needs the codec keys in {ENV_VAR} "
+            "(id:base64-key[,id:key...], the first one active); refusing to generate a key file"
+        )
     if data_dir is None:
         from motcua.settings import get_settings
 

@@ -2,23 +2,63 @@
 
 from __future__ import annotations
 
-import dataclasses
+from typing import Any
 
+from pydantic import ValidationError
+from temporalio.api.common.v1 import Payload
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.converter import DataConverter
+from temporalio.contrib.pydantic import PydanticJSONPlainPayloadConverter
+from temporalio.converter import (
+    CompositePayloadConverter,
+    DataConverter,
+    DefaultFailureConverterWithEncodedAttributes,
+    DefaultPayloadConverter,
+    JSONPlainPayloadConverter,
+)
 
 from motcua.codec import codec_from_settings
 from motcua.settings import get_settings
 
 
+class _QuietJSONConverter(PydanticJSONPlainPayloadConverter):
+    """Pydantic JSON whose decoding errors name the field and the problem, never the value:
+    a rejected value may be a personal id, and error messages travel in plain text (into
+    logs, and to callers of a refused Update)."""
+
+    def from_payload(self, payload: Payload, type_hint: type | None = None) -> Any:
+        try:
+            return super().from_payload(payload, type_hint)
+        except ValidationError as e:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in err['loc']) or '(value)'}: {err['msg']}"
+                for err in e.errors(include_input=False, include_url=False)
+            )
+            raise ValueError(f"cannot decode {e.title}: {problems}") from None
+
+
+class PayloadConverter(CompositePayloadConverter):
+    def __init__(self) -> None:
+        super().__init__(
+            *(
+                _QuietJSONConverter() if isinstance(c, JSONPlainPayloadConverter) else c
+                for c in DefaultPayloadConverter.default_encoding_payload_converters
+            )
+        )
+
+
 def data_converter() -> DataConverter:
     """Pydantic models cross the workflow boundary as JSON, then AES-256-GCM (motcua.codec).
 
+    Failures too: their message and stack trace travel as encoded attributes, so no
+    personal data stands in plain text in a history, failures included.
     Keys are read now (environment or the data directory's key file), so a worker with a
     bad key configuration fails at start, not in the middle of a workflow task.
     """
-    return dataclasses.replace(pydantic_data_converter, payload_codec=codec_from_settings())
+    return DataConverter(
+        payload_converter_class=PayloadConverter,
+        failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
+        payload_codec=codec_from_settings(),
+    )
 
 
 async def connect(address: str | None = None, namespace: str | None = None) -> Client:

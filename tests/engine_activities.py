@@ -40,6 +40,13 @@ async def echo(req: EchoInput) -> EchoResult:
     return EchoResult(value=req.value, attempt=activity.info().attempt)
 
 
+@activity.defn(name="test.refuse")
+async def refuse(req: EchoInput) -> EchoResult:
+    """Refuses, quoting what it was given: the careless registry message that the payload
+    codec must keep out of plain text (failure messages travel in the history)."""
+    raise ApplicationError(f"registry refused {req.value}", type="NotEligible", non_retryable=True)
+
+
 class SlowWriteInput(ActivityInput):
     book: str
     entry: dict[str, Any]
@@ -63,4 +70,4 @@ async def slow_register(req: SlowWriteInput) -> register.WriteResult:
     return result
 
 
-ACTIVITIES = [echo, slow_register]
+ACTIVITIES = [echo, refuse, slow_register]

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from temporalio import activity, workflow
+from temporalio.converter import DefaultFailureConverterWithEncodedAttributes
 
 # The workflow below is defined in this module, so the sandbox re-imports it: everything
 # else is passed through (cryptography's native module cannot be imported twice).
@@ -138,7 +139,7 @@ async def test_unencrypted_payloads_pass_through() -> None:
 async def test_pydantic_converter_with_codec_round_trips_models() -> None:
     conv = data_converter()
     assert isinstance(conv.payload_codec, EncryptionCodec)
-    assert conv.payload_converter_class is pydantic_data_converter.payload_converter_class
+    assert isinstance(conv.failure_converter, DefaultFailureConverterWithEncodedAttributes)
     payloads = await conv.encode([DOSSIER, 42])
     assert all(p.metadata["encoding"] == ENCODING for p in payloads)
     assert await conv.decode(payloads, [dict, int]) == [DOSSIER, 42]
