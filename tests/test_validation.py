@@ -25,6 +25,7 @@ from motcua.workflows.dsl.compile import (
     load_procedure,
 )
 from motcua.workflows.dsl.diagnostics import DefinitionError, Diagnostic
+from motcua.workflows.dsl.expressions import ExpressionError, evaluate
 from motcua.workflows.dsl.loader import load_yaml
 from motcua.workflows.dsl.model import ProcedureDefinition
 from motcua.workflows.dsl.validation import validate_definition
@@ -402,3 +403,26 @@ def test_cli_duplicate_procedure_ids(tmp_path: Path) -> None:
         f"{tmp_path / 'b.yaml'}:1:5: E021 procedure id 'vn.child' is also declared in"
         in result.output
     )
+
+
+# ---------------------------------------------------------------- deterministic expressions
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("{{ [1, 2, 3] | random }}", "No filter named 'random'"),
+        ("{{ lipsum(1) }}", "undefined name: 'lipsum' is undefined"),
+        ("{{ cycler('a', 'b').next() }}", "undefined name: 'cycler' is undefined"),
+    ],
+)
+def test_nondeterministic_jinja_is_not_there_at_run_time(text: str, says: str) -> None:
+    with pytest.raises(ExpressionError) as info:
+        evaluate(text, {})
+    assert says in info.value.message
+
+
+def test_deterministic_filters_and_globals_still_work() -> None:
+    assert evaluate("{{ range(3) | list | sum }}", {}) == 3
+    assert evaluate("{{ dict(a=1) | tojson }}", {}) == '{"a": 1}'
+    assert evaluate("{{ ['b', 'a'] | sort | join(', ') | upper }}", {}) == "A, B"

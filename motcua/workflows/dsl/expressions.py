@@ -49,9 +49,28 @@ def vn_date(value: Any) -> str:
     raise ValueError("vn_date needs a date or datetime")
 
 
+# What an expression may call: Jinja2's deterministic filters and globals only, so the
+# same scope always gives the same value and a replay never diverges. Left out: `random`,
+# `lipsum` (random text), `cycler`/`joiner`/`namespace` (state that changes between calls).
+FILTERS = frozenset(
+    {
+        "abs", "attr", "batch", "capitalize", "center", "count", "d", "default", "dictsort",
+        "e", "escape", "filesizeformat", "first", "float", "format", "groupby", "indent",
+        "int", "items", "join", "last", "length", "list", "lower", "map", "max", "min",
+        "pprint", "reject", "rejectattr", "replace", "reverse", "round", "safe", "select",
+        "selectattr", "slice", "sort", "string", "striptags", "sum", "title", "tojson",
+        "trim", "truncate", "unique", "upper", "urlencode", "wordcount", "wordwrap",
+        "xmlattr", "vn_date",
+    }
+)  # fmt: skip
+GLOBALS = frozenset({"range", "dict"})
+
+
 def _make_env() -> ImmutableSandboxedEnvironment:
     env = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
     env.filters["vn_date"] = vn_date
+    env.filters = {name: f for name, f in env.filters.items() if name in FILTERS}
+    env.globals = {name: g for name, g in env.globals.items() if name in GLOBALS}
     return env
 
 
@@ -133,6 +152,15 @@ def _parse(value: str, *, bare: bool) -> nodes.Template:
     if bare and inner is None:
         return ENV.parse("{{ " + value + " }}")
     return ENV.parse(value)
+
+
+def filters_used(value: str, *, bare: bool = False) -> set[str]:
+    """Names of the filters an expression or template applies (empty if it does not parse)."""
+    try:
+        tree = _parse(value, bare=bare)
+    except TemplateSyntaxError:
+        return set()
+    return {node.name for node in tree.find_all(nodes.Filter)}
 
 
 def names_used(value: str, *, bare: bool = False) -> set[str]:

@@ -10,6 +10,7 @@ Nothing here raises: an unexpected exception becomes an E099 diagnostic.
 
 from __future__ import annotations
 
+import re
 import types
 import typing
 from collections.abc import Iterator, Mapping
@@ -26,7 +27,15 @@ from motcua.workflows.dsl.diagnostics import (
     did_you_mean,
     path_text,
 )
-from motcua.workflows.dsl.expressions import ENV, names_used, parse_error, strings_in
+from motcua.workflows.dsl.expressions import (
+    ENV,
+    FILTERS,
+    GLOBALS,
+    filters_used,
+    names_used,
+    parse_error,
+    strings_in,
+)
 from motcua.workflows.dsl.loader import Positions
 from motcua.workflows.dsl.model import (
     DOCUMENT_ACTIVITY,
@@ -50,7 +59,7 @@ from motcua.workflows.dsl.model import (
 )
 
 ALWAYS_IN_SCOPE = frozenset({"input", "params", "case", "now"})
-JINJA_GLOBALS = frozenset({"range", "dict", "lipsum", "cycler", "joiner", "namespace", "loop"})
+JINJA_GLOBALS = GLOBALS | {"loop"}
 TASK_ACTIONS = ("approve", "reject", "request_supplement")
 HANDLER_NAMES = frozenset({"reason"})
 SUPPLEMENT_DUE = "supplement_due_at"
@@ -167,6 +176,15 @@ class _Report:
     ) -> None:
         line, col = at or (self.positions.key_at(path) if key else self.positions.at(path))
         self.items.append(Diagnostic(self.filename, line, col, code, message, path, hint))
+
+
+def _column_of(start: tuple[int, int], value: str, name: str) -> tuple[int, int] | None:
+    """Where filter `name` is written, for a one-line quoted scalar starting at `start`
+    (its quote); None (the scalar's own position) for block scalars and the like."""
+    found = re.search(rf"\|\s*({re.escape(name)})\b", value)
+    if found is None or "\n" in value:
+        return None
+    return start[0], start[1] + 1 + found.start(1)
 
 
 def _shape(data: Any, report: _Report) -> ProcedureDefinition | None:
@@ -486,6 +504,10 @@ class _Checker:
         if error is not None:
             self.report.add("E007", path, f"expression does not parse: {error}", _short(value))
             return
+        for name in sorted(filters_used(value, bare=bare) - FILTERS):
+            hint = did_you_mean(name, FILTERS)
+            at = _column_of(self.report.positions.at(path), value, name)
+            self.report.add("E023", path, f"unknown filter '{name}'", hint, at=at)
         for name in sorted(names_used(value, bare=bare) - visible - JINJA_GLOBALS):
             if name == own:
                 self.report.add(
