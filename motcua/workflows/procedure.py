@@ -41,6 +41,7 @@ SUPPLEMENT_EXPIRED = "Hết thời hạn bổ sung hồ sơ"  # the citizen read
 ISSUED_AT_PATCH = "document-issued-at"  # documents carry the workflow's time of issue
 APOLOGY_PATCH = "apology-before-deadline"  # the apology timer of definitions that declare one
 SUPPLEMENT_DUE = "supplement_due_at"  # name in scope while on_supplement steps run
+RUN_KEY_PATCH = "idempotency-key-per-run"  # a step run again (supplement round) gets its own key
 
 
 @workflow.defn(name="ProcedureWorkflow")
@@ -57,6 +58,7 @@ class ProcedureWorkflow:
             "case": {"dossier_code": start.dossier_code, "channel": start.channel},
         }
         self.completed_writes: list[m.CallStep] = []  # calls with `undo`, for compensate
+        self.runs: dict[str, int] = {}  # step id -> times it has started (supplement rounds)
 
     # ------------------------------------------------------------------ the process
 
@@ -118,12 +120,16 @@ class ProcedureWorkflow:
 
     async def _run_step(self, step: Any) -> None:
         """Run one step; an expression that fails at run time stalls the case on it."""
+        started = False  # a retry after an expression stall is the same run, same keys
         while True:
             try:
                 if step.when is not None and not condition(step.when, self._view()):
                     self.book.log(step.id, "skipped", "when is false")
                     return
                 self.book.active.append(step.id)
+                if not started:
+                    self.runs[step.id] = self.runs.get(step.id, 0) + 1
+                    started = True
                 try:
                     result = await self._dispatch(step)
                 finally:
@@ -250,7 +256,14 @@ class ProcedureWorkflow:
         return resume
 
     def _key(self, step_id: str) -> str:
-        return f"{self.start.dossier_code}:{step_id}"
+        """The idempotency key of a step's writes: the same on every retry of one run, and
+        a new one each time the step runs again (each supplement round issues its own form
+        02 and notice, not round 1's handed back)."""
+        key = f"{self.start.dossier_code}:{step_id}"
+        run = self.runs.get(step_id, 1)
+        if run > 1 and workflow.patched(RUN_KEY_PATCH):
+            key += f"#{run}"
+        return key
 
     # ------------------------------------------------------------------ officer tasks
 

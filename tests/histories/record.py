@@ -27,7 +27,7 @@ from tests.helpers import new_worker
 HERE = Path(__file__).resolve().parent
 # Bump when a patched behaviour change needs new histories; keep the older files, since
 # cases started before the change must keep replaying.
-GENERATION = "v2"
+GENERATION = "v3"  # v3: a step run again gets its own idempotency key
 
 
 async def save(client: Client, handle: WorkflowHandle, name: str) -> WorkflowHistory:
@@ -38,21 +38,25 @@ async def save(client: Client, handle: WorkflowHandle, name: str) -> WorkflowHis
     return history
 
 
-# Integrated bundles, recorded through the scenario runner (the same runs the suite makes).
+# Integrated bundles and other scenarios, recorded through the scenario runner (the same
+# runs the suite makes).
 BUNDLE_SCENARIOS = {
     "birth_bundle_approved": ROOT / "scenarios/birth/bundle_happy.yaml",
     "birth_bundle_residence_rejected": ROOT / "scenarios/birth/bundle_rejected.yaml",
     "death_bundle_four_approved": ROOT / "scenarios/death/bundle_four_procedures_approved.yaml",
     "death_bundle_partial": ROOT / "scenarios/death/bundle_member_rejected_partial.yaml",
+    "birth_supplement_three_rounds": ROOT / "scenarios/birth/birth_supplement_three_rounds.yaml",
 }
 
 
-async def record_bundles() -> None:
-    # One server for all four, kept open after each run so its histories can be fetched.
+async def record_bundles(only: set[str] | None = None) -> None:
+    # One server for all of them, kept open after each run so its histories can be fetched.
     env = await start_test_env()
     try:
         async with SharedRun(env=env) as run:
             for name, path in BUNDLE_SCENARIOS.items():
+                if only is not None and name not in only:
+                    continue
                 report = await run.run(path)
                 if not report.passed or report.dossier_code is None:
                     raise SystemExit(f"{path}: scenario failed:\n{report.failure_text()}")
@@ -77,6 +81,9 @@ async def main(which: set[str]) -> None:
             await record_examples()
         if "bundles" in which:
             await record_bundles()
+        named = {w for w in which if w in BUNDLE_SCENARIOS}
+        if named:
+            await record_bundles(named)
 
 
 async def record_examples() -> None:
@@ -105,5 +112,6 @@ async def record_examples() -> None:
 
 
 if __name__ == "__main__":
-    # `python -m tests.histories.record [examples] [bundles]` (default: both)
+    # `python -m tests.histories.record [examples] [bundles] [scenario name...]`
+    # (default: examples and bundles)
     asyncio.run(main(set(sys.argv[1:]) or {"examples", "bundles"}))
