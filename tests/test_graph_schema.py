@@ -16,7 +16,8 @@ from motcua.cli import graph as graph_cli
 from motcua.cli import main
 from motcua.cli.schema import build_schema
 from motcua.workflows.dsl.graph import build, dot_quote, mermaid_text, to_dot, to_mermaid
-from motcua.workflows.dsl.model import STEP_KINDS, ProcedureDefinition, iter_steps, step_kind
+from motcua.workflows.dsl.model import STEP_KINDS, ProcedureDefinition, step_kind
+from motcua.workflows.dsl.walk import walk_steps
 
 EVERY_KIND = """\
 id: vn.demo_all_kinds
@@ -128,7 +129,7 @@ def procedure_file(tmp_path: Path) -> Path:
 
 
 def test_definition_fixture_uses_every_step_kind(definition: ProcedureDefinition) -> None:
-    kinds = {step_kind(s) for s in iter_steps(definition.steps)}
+    kinds = {step_kind(s) for s, _ in walk_steps(definition.steps, ())}
     assert kinds == set(STEP_KINDS)
 
 
@@ -137,7 +138,10 @@ def test_definition_fixture_uses_every_step_kind(definition: ProcedureDefinition
 
 def test_graph_has_a_node_per_step_and_the_ends(definition: ProcedureDefinition) -> None:
     diagram = build(definition)
-    steps = [s.id for s in iter_steps(definition.prefill + definition.steps + definition.on_reject)]
+    steps = [
+        s.id
+        for s, _ in walk_steps(definition.prefill + definition.steps + definition.on_reject, ())
+    ]
     assert {f"s_{i}" for i in steps} <= set(diagram.nodes)
     assert {"n_start", "n_done", "n_rejected", "n_failed", "s_checks_join"} <= set(diagram.nodes)
     assert diagram.nodes["s_review"].lines[0] == "task: review"

@@ -21,7 +21,7 @@ from motcua.settings import get_settings
 from motcua.workflows.dsl.compile import load_catalogue, load_procedure
 from motcua.workflows.dsl.diagnostics import DefinitionError
 from motcua.workflows.dsl.model import ProcedureDefinition, step_kind
-from motcua.workflows.dsl.validation import walk_steps
+from motcua.workflows.dsl.walk import sequences, walk_steps
 
 AGENCY_VI = {"commune": "cấp xã", "province": "cấp tỉnh", "national": "cấp trung ương"}
 
@@ -133,10 +133,10 @@ def describe_procedure(defn: ProcedureDefinition) -> dict[str, Any]:
         else:
             typed.append(item)
     steps = []
-    sections = (("steps", defn.steps), ("on_reject", defn.on_reject), ("on_abort", defn.on_abort))
-    for name, seq in sections:
+    for seq, base in sequences(defn):
+        name = base[0]
         seen: list[tuple[Any, ...]] = []
-        for step, path in walk_steps(seq, (name,)):
+        for step, path in walk_steps(seq, base):
             depth = sum(1 for p in seen if path[: len(p)] == p)
             seen.append(tuple(path))
             steps.append(

@@ -25,6 +25,7 @@ with workflow.unsafe.imports_passed_through():
         CaseStart,
         CaseState,
         CaseStatus,
+        CompiledProcedure,
         DecideInput,
         Decision,
         EventInput,
@@ -35,13 +36,30 @@ with workflow.unsafe.imports_passed_through():
     )
     from motcua.workflows.dsl import model as m
     from motcua.workflows.dsl.expressions import ExpressionError, condition, evaluate
+    from motcua.workflows.dsl.walk import child_procedures, walk_definition
 
 CALENDAR_ACTIVITY = "calendar.add_working_days"
 SUPPLEMENT_EXPIRED = "Hết thời hạn bổ sung hồ sơ"  # the citizen reads this reason
 ISSUED_AT_PATCH = "document-issued-at"  # documents carry the workflow's time of issue
 APOLOGY_PATCH = "apology-before-deadline"  # the apology timer of definitions that declare one
 SUPPLEMENT_DUE = "supplement_due_at"  # name in scope while on_supplement steps run
+LEAN_CHILD_PATCH = "child-gets-own-members"  # a member's start input: its own members only
 RUN_KEY_PATCH = "idempotency-key-per-run"  # a step run again (supplement round) gets its own key
+
+
+def members_of(
+    procedure: CompiledProcedure, known: dict[str, CompiledProcedure]
+) -> dict[str, CompiledProcedure]:
+    """The child procedures `procedure` starts, transitively: all a member case needs of
+    its bundle's definitions (not its siblings')."""
+    found: dict[str, CompiledProcedure] = {}
+    pending = [procedure]
+    while pending:
+        for child_id, _ in child_procedures(pending.pop().definition):
+            if child_id in known and child_id not in found:
+                found[child_id] = known[child_id]
+                pending.append(known[child_id])
+    return found
 
 
 @workflow.defn(name="ProcedureWorkflow")
@@ -381,10 +399,13 @@ class ProcedureWorkflow:
         spec = step.procedure
         member = self.start.members[spec.id]
         code = f"{self.start.dossier_code}.{step.id}"
+        members = self.start.members
+        if workflow.patched(LEAN_CHILD_PATCH):
+            members = members_of(member, members)
         child = CaseStart(
             dossier_code=code,
             procedure=member,
-            members=self.start.members,
+            members=members,
             dossier=evaluate(spec.input, self._view()),
             channel=self.start.channel,
             parent=self.start.dossier_code,
@@ -471,7 +492,7 @@ class ProcedureWorkflow:
         return self.book.state()
 
     def _result_schema(self, step_id: str) -> m.Schema | None:
-        for step in m.iter_steps(self.definition.steps + self.definition.prefill):
+        for step, _ in walk_definition(self.definition):
             if step.id == step_id and isinstance(step, m.CallStep):
                 return step.result
         return None

@@ -17,8 +17,9 @@ from motcua.settings import get_settings
 from motcua.workflows.contracts import CompiledProcedure
 from motcua.workflows.dsl.diagnostics import DataPath, DefinitionError, Diagnostic
 from motcua.workflows.dsl.loader import Positions, load_yaml
-from motcua.workflows.dsl.model import ProcedureDefinition, ProcedureStep
-from motcua.workflows.dsl.validation import validate_definition, walk_steps
+from motcua.workflows.dsl.model import ProcedureDefinition
+from motcua.workflows.dsl.validation import validate_definition
+from motcua.workflows.dsl.walk import child_procedures
 
 SKIPPED_DIRS = frozenset({"calendars", "templates"})
 
@@ -130,17 +131,6 @@ def load_procedure(
     return CompiledProcedure.of(defn)
 
 
-def _children(defn: ProcedureDefinition) -> list[tuple[str, DataPath]]:
-    """(child id, path of its `procedure.id`) for every procedure step of a definition."""
-    found: list[tuple[str, DataPath]] = []
-    seqs = (("steps", defn.steps), ("on_reject", defn.on_reject), ("on_abort", defn.on_abort))
-    for name, steps in seqs:
-        for step, index in walk_steps(steps, (name,)):
-            if isinstance(step, ProcedureStep):
-                found.append((step.procedure.id, (*index, "procedure", "id")))
-    return found
-
-
 def cycles(
     catalogue: Mapping[str, tuple[Path, ProcedureDefinition]], start: str
 ) -> list[Diagnostic]:
@@ -152,7 +142,7 @@ def cycles(
         if pid in done or pid not in catalogue:
             return
         path, defn = catalogue[pid]
-        for child, at in _children(defn):
+        for child, at in child_procedures(defn):
             if child in stack and child != pid:
                 chain = " -> ".join([*stack[stack.index(child) :], child])
                 line, col = _position(path, at)
@@ -181,7 +171,7 @@ def load_bundle(
         raise DefinitionError(diagnostics)
     members: dict[str, CompiledProcedure] = {}
     problems: list[Diagnostic] = []
-    pending = [child for child, _ in _children(defn)]
+    pending = [child for child, _ in child_procedures(defn)]
     while pending:
         child_id = pending.pop(0)
         if child_id in members or child_id == defn.id or child_id not in known:
@@ -192,7 +182,7 @@ def load_bundle(
         if child is None:
             continue
         members[child_id] = CompiledProcedure.of(child)
-        pending += [c for c, _ in _children(child)]
+        pending += [c for c, _ in child_procedures(child)]
     graph = {**known, defn.id: (path, defn)}
     problems += cycles(graph, defn.id)
     if problems:

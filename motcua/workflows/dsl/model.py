@@ -442,18 +442,3 @@ for _model in (
     ProcedureDefinition,
 ):
     _model.model_rebuild()
-
-
-def iter_steps(steps: list[Any]) -> Any:
-    """Every step, nested ones included, depth first in document order."""
-    for step in steps:
-        yield step
-        if isinstance(step, ParallelStep):
-            for branch in step.parallel.values():
-                yield from iter_steps(branch)
-        elif isinstance(step, SwitchStep):
-            for case in step.switch.cases:
-                yield from iter_steps(case.steps)
-            yield from iter_steps(step.switch.default)
-        elif isinstance(step, TaskStep):
-            yield from iter_steps(step.task.on_supplement)

@@ -47,7 +47,6 @@ from motcua.workflows.dsl.model import (
     FailStep,
     FieldSpec,
     NotifyStep,
-    ParallelStep,
     ProcedureDefinition,
     ProcedureStep,
     RejectStep,
@@ -57,6 +56,7 @@ from motcua.workflows.dsl.model import (
     TaskStep,
     step_kind,
 )
+from motcua.workflows.dsl.walk import children, sequences, walk_steps
 
 ALWAYS_IN_SCOPE = frozenset({"input", "params", "case", "now"})
 JINJA_GLOBALS = GLOBALS | {"loop"}
@@ -275,29 +275,6 @@ def _literal(expression: str) -> tuple[bool, Any]:
         return False, None
 
 
-def _children(step: Any, path: DataPath) -> list[tuple[list[Any], DataPath]]:
-    if isinstance(step, ParallelStep):
-        return [(b, (*path, "parallel", name)) for name, b in step.parallel.items()]
-    if isinstance(step, SwitchStep):
-        found = [
-            (case.steps, (*path, "switch", "cases", k, "steps"))
-            for k, case in enumerate(step.switch.cases)
-        ]
-        return [*found, (step.switch.default, (*path, "switch", "default"))]
-    if isinstance(step, TaskStep) and step.task.on_supplement:
-        return [(step.task.on_supplement, (*path, "task", "on_supplement"))]
-    return []
-
-
-def walk_steps(steps: list[Any], base: DataPath) -> Iterator[tuple[Any, DataPath]]:
-    """(step, path in the data) for every step, nested ones included, in document order."""
-    for i, step in enumerate(steps):
-        path = (*base, i)
-        yield step, path
-        for inner, inner_base in _children(step, path):
-            yield from walk_steps(inner, inner_base)
-
-
 class _Checker:
     def __init__(
         self,
@@ -310,13 +287,7 @@ class _Checker:
         self.report = report
         self.activities = activities
         self.procedures = procedures
-        self.sequences: list[tuple[list[Any], DataPath]] = [
-            (defn.prefill, ("prefill",)),
-            (defn.steps, ("steps",)),
-            (defn.on_reject, ("on_reject",)),
-            (defn.on_abort, ("on_abort",)),
-            (defn.apology.steps if defn.apology else [], ("apology", "steps")),
-        ]
+        self.sequences = sequences(defn)
         self.defined_at: dict[str, DataPath] = {}
         self.undoable: set[str] = set()
         for steps, base in self.sequences:
@@ -580,7 +551,7 @@ class _Checker:
                 for k, case in enumerate(step.switch.cases):
                     where = (*path, "switch", "cases", k, "when")
                     self.expression(case.when, where, visible, bare=True, own=step.id)
-            for child_steps, child_base in _children(step, path):
+            for child_steps, child_base in children(step, path):
                 # A task's on_supplement steps run while the task is open: they see its
                 # decision (the request) under the task id, and the citizen's deadline.
                 own = {step.id, SUPPLEMENT_DUE} if isinstance(step, TaskStep) else set()
@@ -624,7 +595,7 @@ class _Checker:
                 )
             if isinstance(step, SwitchStep):
                 self.cases(step, path)
-            for child_steps, child_base in _children(step, path):
+            for child_steps, child_base in children(step, path):
                 self.reachable(child_steps, child_base)
             ends = isinstance(step, FailStep | RejectStep) and known and bool(value)
             if ends and i + 1 < len(steps):
@@ -708,4 +679,4 @@ def validate_definition(
     return (None if diagnostics else defn), diagnostics
 
 
-__all__ = ["validate_definition", "walk_steps", "path_text"]
+__all__ = ["validate_definition", "path_text"]
