@@ -15,9 +15,11 @@ from click.testing import CliRunner
 from motcua.cli import graph as graph_cli
 from motcua.cli import main
 from motcua.cli.schema import build_schema
+from motcua.workflows.dsl.compile import load_procedure
 from motcua.workflows.dsl.graph import build, dot_quote, mermaid_text, to_dot, to_mermaid
 from motcua.workflows.dsl.model import STEP_KINDS, ProcedureDefinition, step_kind
-from motcua.workflows.dsl.walk import walk_steps
+from motcua.workflows.dsl.walk import walk_definition, walk_steps
+from tests.helpers import ROOT
 
 EVERY_KIND = """\
 id: vn.demo_all_kinds
@@ -307,3 +309,31 @@ def test_cli_schema_to_file_with_id(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["schema", "-o", str(out), "--id", url])
     assert result.exit_code == 0, result.output
     assert json.loads(out.read_text(encoding="utf-8"))["$id"] == url
+
+
+@pytest.mark.parametrize(
+    "path", sorted((ROOT / "procedure_defs").glob("*/*.yaml")), ids=lambda p: p.stem
+)
+def test_graph_draws_every_step_of_every_shipped_definition(path: Path) -> None:
+    # Handlers, on_supplement and the apology included: what the one walker sees.
+    if path.parent.name == "calendars":
+        return
+    definition = load_procedure(path).definition
+    nodes = set(build(definition).nodes)
+    missing = [s.id for s, _ in walk_definition(definition) if f"s_{s.id}" not in nodes]
+    assert missing == []
+
+
+def test_graph_draws_the_supplement_loop_and_the_apology() -> None:
+    path = ROOT / "procedure_defs/civil_status/birth_registration.yaml"
+    definition = load_procedure(path).definition
+    diagram = build(definition)
+    assert definition.apology is not None
+    first_apology_step = definition.apology.steps[0].id
+    edges = {(e.src, e.dst) for e in diagram.edges}
+    assert ("n_apology", f"s_{first_apology_step}") in edges
+    task = next(s for s, _ in walk_definition(definition) if step_kind(s) == "task")
+    assert task.task.on_supplement
+    first, last = task.task.on_supplement[0].id, task.task.on_supplement[-1].id
+    assert (f"s_{task.id}", f"s_{first}") in edges  # request_supplement runs them ...
+    assert (f"s_{last}", f"s_{task.id}") in edges  # ... and the task waits again

@@ -27,7 +27,9 @@ from tests.helpers import new_worker
 HERE = Path(__file__).resolve().parent
 # Bump when a patched behaviour change needs new histories; keep the older files, since
 # cases started before the change must keep replaying.
-GENERATION = "v4"  # v4: a member case starts with its own members only (v3: a step run again gets its own idempotency key)
+# v3: a step run again gets its own idempotency key; v4: a member case starts with its own
+# members only.
+GENERATION = "v4"
 
 
 async def save(client: Client, handle: WorkflowHandle, name: str) -> WorkflowHistory:

@@ -4,8 +4,11 @@
 `to_mermaid` only print it. Every step is one node whose first label line names its kind;
 `when` guards label the edge into the step, and the edge that skips it says "else". Task
 outcomes are drawn: `reject` goes to the rejected end (through `on_reject`, if any) and
-`request_supplement` loops back to the same task. `on_abort` hangs off its own start node,
-because an officer may abort any stalled step.
+`request_supplement` loops back to the same task through its `on_supplement` steps. `on_abort`
+hangs off its own start node, because an officer may abort any stalled step; so does the
+apology, which runs beside the open case before its deadline and lets it go on.
+
+Every step the walker in `walk.py` sees is drawn (tests/test_graph_schema.py checks that).
 """
 
 from __future__ import annotations
@@ -121,6 +124,13 @@ class _Builder:
         if d.on_abort:
             entry = self.node("n_on_abort", "start", ["on_abort"], "red")
             self.connect(self.seq(d.on_abort, [Exit(entry)]), self.end(ABORTED))
+        if d.apology:
+            a = d.apology
+            lines = ["apology", f"{_days(a.before_working_days)} before the deadline"]
+            entry = self.node("n_apology", "start", lines)
+            goes_on = f"case goes on, +{_days(a.extend_working_days)}"
+            back = self.node("n_apology_end", "end", [goes_on])
+            self.connect(self.seq(a.steps, [Exit(entry)]), back)
         return self.g
 
     def seq(self, steps: list[Any], exits: list[Exit]) -> list[Exit]:
@@ -166,7 +176,9 @@ class _Builder:
         if kind == "task":
             actions = step.task.actions
             if "request_supplement" in actions:
-                self.g.edges.append(Edge(node, node, "request_supplement", dashed=True))
+                asked = [Exit(node, "request_supplement", dashed=True)]
+                back = "supplemented" if step.task.on_supplement else None
+                self.connect(self.seq(step.task.on_supplement, asked), node, back)
                 if step.task.supplement.on_timeout == "reject":
                     label = "supplement not received in time"
                     self.g.edges.append(Edge(node, self.end(REJECTED), label, dashed=True))
