@@ -34,6 +34,9 @@ roles: [officer, chair]
 input:
   pid: {{type: pid}}
   note: {{type: string, required: false}}
+  scan: {{type: file, required: false}}
+  channel: {{type: string, required: false, supplementable: true}}
+  signed_scan: {{type: file, required: false, supplementable: false}}
 """
 
 
@@ -144,16 +147,44 @@ async def test_supplement_loop_returns_to_same_task(ts_env: WorkflowEnvironment)
         assert state.open_tasks[0].supplement_due_at is not None
         with pytest.raises(WorkflowUpdateFailedError):  # officers cannot decide meanwhile
             await handle.execute_update(ProcedureWorkflow.decide, decide())
-        with pytest.raises(WorkflowUpdateFailedError) as bad:
-            await handle.execute_update(
-                ProcedureWorkflow.supplement,
-                SupplementInput(step_id="review", actor="citizen", documents={"pid": "12"}),
-            )
-        assert "pid: must be 12 digits" in str(bad.value.cause)
         await handle.execute_update(
             ProcedureWorkflow.supplement,
-            SupplementInput(step_id="review", actor="citizen", documents={"note": "đã bổ sung"}),
+            SupplementInput(step_id="review", actor="citizen", documents={"scan": "upload:a.pdf"}),
         )
+        await state_when(handle, lambda s: s.status == CaseStatus.waiting_officer)
+        await handle.execute_update(ProcedureWorkflow.decide, decide())
+        result = await result_of(handle)
+    assert result.status == CaseStatus.completed
+
+
+async def test_supplement_changes_only_what_was_asked_for(ts_env: WorkflowEnvironment) -> None:
+    # The officer names `note` (by id) among the missing papers; files and fields declared
+    # supplementable may come too; the personal id and a file declared not supplementable
+    # may not.
+    async with new_worker(ts_env.client) as worker:
+        handle = await start_case(ts_env.client, worker, compiled("only", REVIEW), DOSSIER)
+        await state_when(handle, lambda s: s.status == CaseStatus.waiting_officer)
+        ask = decide(action="request_supplement", missing=["Bản sao giấy chứng sinh", "note"])
+        await handle.execute_update(ProcedureWorkflow.decide, ask)
+        await state_when(handle, lambda s: s.status == CaseStatus.waiting_citizen)
+
+        async def send(documents: dict[str, str]) -> None:
+            await handle.execute_update(
+                ProcedureWorkflow.supplement,
+                SupplementInput(step_id="review", actor="citizen", documents=documents),
+            )
+
+        for wrong in ({"pid": "001203000999"}, {"signed_scan": "upload:b.pdf", "note": "x"}):
+            with pytest.raises(WorkflowUpdateFailedError) as refused:
+                await send(wrong)
+            message = str(refused.value.cause)
+            assert f"may not change {next(iter(wrong))}:" in message
+            assert "may be sent: note, scan, channel" in message
+            assert "001203000999" not in message  # the value is not quoted back
+        with pytest.raises(WorkflowUpdateFailedError) as invalid:
+            await send({"note": "x", "scan": 12})  # type: ignore[dict-item]
+        assert "scan: must be a file reference" in str(invalid.value.cause)
+        await send({"note": "đã bổ sung", "scan": "upload:a.pdf", "channel": "online"})
         await state_when(handle, lambda s: s.status == CaseStatus.waiting_officer)
         await handle.execute_update(ProcedureWorkflow.decide, decide())
         result = await result_of(handle)
@@ -385,7 +416,7 @@ async def test_supplement_steps_apology_and_task_records(ts_env: WorkflowEnviron
         await state_when(handle, lambda s: s.status == CaseStatus.waiting_citizen)
         await handle.execute_update(
             ProcedureWorkflow.supplement,
-            SupplementInput(step_id="review", actor="citizen", documents={"note": "đủ"}),
+            SupplementInput(step_id="review", actor="citizen", documents={"scan": "upload:t.pdf"}),
         )
         back = await state_when(handle, lambda s: s.status == CaseStatus.waiting_officer)
         await skip_past(ts_env, back.due_at)  # past the apology point, a working day before

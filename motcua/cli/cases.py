@@ -524,6 +524,10 @@ def render(state: CaseState, history: dict[str, Any]) -> list[str]:
                 f"since {_vn(s.since)}{' (skippable)' if s.skippable else ''}"
             )
             lines.append(f"    error: {s.error}")
+    if state.problems:
+        lines.append("Problems (the case went on; look into them)")
+        for e in state.problems:
+            lines.append(f"  {_vn(e.at)}  {e.step_id}: {e.detail}")
     if state.decisions:
         lines.append("Decisions")
         for d in state.decisions:

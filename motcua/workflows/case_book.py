@@ -73,6 +73,7 @@ class CaseBook:
         self.events_received: dict[str, EventInput] = {}
         self.children: dict[str, str] = {}
         self.timeline: list[Event] = []
+        self.problems: list[Event] = []  # errors that did not stop the case, for an officer
         self._synced: dict[str, Any] = {}
 
     # ---------------------------------------------------------------- status
@@ -92,6 +93,12 @@ class CaseBook:
 
     def log(self, step_id: str | None, kind: str, detail: str = "") -> None:
         self.timeline.append(Event(at=workflow.now(), step_id=step_id, kind=kind, detail=detail))
+
+    def problem(self, where: str, error: str) -> None:
+        """An error that did not stop the case (in the apology, say): on its timeline and
+        in its state, so `motcua show` puts it in front of an officer."""
+        self.problems.append(Event(at=workflow.now(), step_id=where, kind="error", detail=error))
+        self.log(where, "error", error)
 
     def finish(self, status: CaseStatus) -> CaseResult:
         self.final = status
@@ -227,12 +234,28 @@ class CaseBook:
         return self.pending_supplements.pop(step_id, None)
 
     def check_supplement(self, s: SupplementInput, schema: Schema) -> None:
+        """A supplement changes only what was asked for: the fields the officer named as
+        missing (by field id or by its title) and the fields the definition lets a
+        supplement send (papers, by default). Anything else, such as the mother's personal
+        id, is refused with the list of what may be sent."""
         task = self.open_tasks.get(s.step_id)
         if task is None or task.waiting_for != "citizen" or s.step_id in self.pending_supplements:
             raise refuse(f"step '{s.step_id}' is not waiting for a supplement")
         unknown = [name for name in s.documents if name not in schema]
         if unknown:
             raise refuse(f"unknown dossier fields: {', '.join(unknown)}")
+        asked = set(task.missing)
+        allowed = [
+            name
+            for name, spec in schema.items()
+            if spec.may_supplement or name in asked or spec.title in asked
+        ]
+        refused = [name for name in s.documents if name not in allowed]
+        if refused:
+            raise refuse(
+                f"a supplement may not change {', '.join(refused)}: it was not asked for "
+                f"and is not supplementable (may be sent: {', '.join(allowed) or 'nothing'})"
+            )
         partial = {k: v for k, v in schema.items() if k in s.documents}
         problems = dossier.check(partial, s.documents)
         if problems:
@@ -312,6 +335,7 @@ class CaseBook:
             resumes=list(self.resumes),
             children=dict(self.children),
             events=list(self.timeline),
+            problems=list(self.problems),
             reason=self.reason,
             output=self.output,
         )

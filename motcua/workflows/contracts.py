@@ -196,6 +196,9 @@ class CaseState(BaseModel):
     resumes: list[ResumeRecord] = Field(default_factory=list)
     children: dict[str, str] = Field(default_factory=dict, description="step id -> status")
     events: list[Event] = Field(default_factory=list)
+    problems: list[Event] = Field(
+        default_factory=list, description="Errors that did not stop the case (the apology's)"
+    )
     reason: str | None = None
     output: dict[str, Any] = Field(default_factory=dict)
 

@@ -45,6 +45,11 @@ APOLOGY_PATCH = "apology-before-deadline"  # the apology timer of definitions th
 SUPPLEMENT_DUE = "supplement_due_at"  # name in scope while on_supplement steps run
 LEAN_CHILD_PATCH = "child-gets-own-members"  # a member's start input: its own members only
 RUN_KEY_PATCH = "idempotency-key-per-run"  # a step run again (supplement round) gets its own key
+HANDLER_GUARD_PATCH = "handler-ends-case"  # a stall aborted inside on_reject/on_abort ends the case
+APOLOGY_ERRORS_PATCH = "apology-errors-reach-case"  # an abort or error in the apology is not lost
+CALENDAR_STALL_PATCH = "calendar-failure-stalls"  # a failed calendar call stalls, not fails
+CANCEL_PATCH = "cancel-aborts-case"  # a cancelled case ends aborted, after on_abort
+CANCELLED_REASON = "Hồ sơ đã bị hủy"  # the citizen reads this reason
 
 
 def members_of(
@@ -77,6 +82,9 @@ class ProcedureWorkflow:
         }
         self.completed_writes: list[m.CallStep] = []  # calls with `undo`, for compensate
         self.runs: dict[str, int] = {}  # step id -> times it has started (supplement rounds)
+        self.body: asyncio.Task[Any] | None = None  # the task running the steps
+        self.apology: asyncio.Task[None] | None = None
+        self.ended_by: CaseEnded | None = None  # set when the apology ends the case
 
     # ------------------------------------------------------------------ the process
 
@@ -85,29 +93,95 @@ class ProcedureWorkflow:
         d = self.definition
         self.book.log(None, "received", f"{d.id} v{d.version}")
         self.book.sync_search_attributes()
-        self.book.due_at = await self._deadline(d.sla, self.book.started_at)
-        self.book.sync_search_attributes()
-        self.scope["case"] |= {"received_at": self.book.started_at, "due_at": self.book.due_at}
-        apology = None
-        if d.apology is not None and workflow.patched(APOLOGY_PATCH):
-            apology = asyncio.create_task(self._apology(d.apology))
+        cancelled = False
         try:
+            try:
+                end = await self._run_body()
+            except asyncio.CancelledError:
+                # Temporal cancelled the case (an operator, or its bundle being cancelled):
+                # it is aborted like any other, so its status is final and on_abort runs.
+                if not workflow.patched(CANCEL_PATCH):
+                    raise
+                end, cancelled = CaseEnded(CaseStatus.aborted, CANCELLED_REASON), True
+            self.body = None  # the steps are over; the apology can no longer stop them
+            if end is None:
+                return self.book.finish(CaseStatus.completed)
+            result = await self._end(end)
+        finally:
+            # Only now: the apology keeps running while a handler does (recorded histories
+            # cancel its timer after the handler's calls).
+            if self.apology is not None and not self.apology.done():
+                self.apology.cancel()
+        if cancelled:
+            raise asyncio.CancelledError(CANCELLED_REASON)
+        return result
+
+    async def _run_body(self) -> CaseEnded | None:
+        """The procedure itself: its deadline, the apology beside it, prefill and steps.
+        Returns how the case ended early, or None when every step ran."""
+        d = self.definition
+        self.body = asyncio.current_task()
+        try:
+            self.book.due_at = await self._deadline(d.sla, self.book.started_at, "sla")
+            self.book.sync_search_attributes()
+            self.scope["case"] |= {"received_at": self.book.started_at, "due_at": self.book.due_at}
+            if d.apology is not None and workflow.patched(APOLOGY_PATCH):
+                self.apology = asyncio.create_task(self._apology_guarded(d.apology))
             await self._run_steps(d.prefill)
             await self._run_steps(d.steps)
             self.book.output = await self._evaluate("output", d.output)
-            return self.book.finish(CaseStatus.completed)
+            return None
         except CaseEnded as end:
-            self.book.reason = end.reason
-            self.scope["reason"] = end.reason
-            if end.status is CaseStatus.failed:
-                self.book.finish(CaseStatus.failed)
-                raise ApplicationError(end.reason, type=end.code, non_retryable=True) from None
-            handler = d.on_reject if end.status is CaseStatus.rejected else d.on_abort
+            return end
+        except asyncio.CancelledError:
+            if self.ended_by is None:
+                raise
+            # The apology ended the case and stopped the steps: that cancellation is ours,
+            # not Temporal's, so it is taken back.
+            if self.body is not None:
+                self.body.uncancel()
+            return self.ended_by
+
+    async def _end(self, end: CaseEnded) -> CaseResult:
+        """End the case as `end` says, after its handler (on_reject or on_abort). A handler
+        that ends the case itself (an officer aborts a stall inside it, a `fail` step) ends
+        it there with that status: no handler runs twice and nothing loops (ADR 0003)."""
+        self.book.reason = end.reason
+        self.scope["reason"] = end.reason
+        handler = {CaseStatus.rejected: self.definition.on_reject}.get(
+            end.status, self.definition.on_abort if end.status is CaseStatus.aborted else []
+        )
+        try:
             await self._run_steps(handler)
-            return self.book.finish(end.status)
-        finally:
-            if apology is not None and not apology.done():
-                apology.cancel()
+        except CaseEnded as inner:
+            if not workflow.patched(HANDLER_GUARD_PATCH):
+                raise  # before the guard: the workflow task failed, again and again
+            self.book.log(None, "handler_ended", f"{end.status.value} -> {inner.status.value}")
+            end = inner
+            self.book.reason = end.reason
+        if end.status is CaseStatus.failed:
+            self.book.finish(CaseStatus.failed)
+            raise ApplicationError(end.reason, type=end.code, non_retryable=True) from None
+        return self.book.finish(end.status)
+
+    async def _apology_guarded(self, spec: m.ApologySpec) -> None:
+        """The apology runs beside the steps, so what ends it must reach the case: an abort
+        or a `fail` inside it ends the case; any other error is recorded on the case (shown
+        by `motcua show`) instead of vanishing with the task."""
+        try:
+            await self._apology(spec)
+        except CaseEnded as end:
+            if not workflow.patched(APOLOGY_ERRORS_PATCH):
+                raise
+            if self.body is None:  # the case is ending already, in its handler
+                self.book.problem("apology", f"{end.status.value}: {end.reason}")
+                return
+            self.ended_by = end
+            self.body.cancel()
+        except Exception as e:  # noqa: BLE001 - recorded for an officer, the case goes on
+            if not workflow.patched(APOLOGY_ERRORS_PATCH):
+                raise
+            self.book.problem("apology", f"{type(e).__name__}: {e}")
 
     async def _apology(self, spec: m.ApologySpec) -> None:
         """While the case is still open `before_working_days` before its deadline, move the
@@ -117,14 +191,14 @@ class ProcedureWorkflow:
         if days < 0 or self.book.due_at is None:
             return  # a same-day procedure has no working day before its deadline
         moment = await self._deadline(
-            m.SLA(working_days=days, cutoff=sla.cutoff), self.book.started_at
+            m.SLA(working_days=days, cutoff=sla.cutoff), self.book.started_at, "apology"
         )
         assert moment is not None
         await workflow.sleep(max((moment - workflow.now()).total_seconds(), 0))
         extended = m.SLA(
             working_days=sla.working_days + spec.extend_working_days, cutoff=sla.cutoff
         )
-        new_due = await self._deadline(extended, self.book.started_at)
+        new_due = await self._deadline(extended, self.book.started_at, "apology")
         self.scope["case"] = {**self.scope["case"], "new_due_at": new_due}
         self.book.log(None, "apology", f"+{spec.extend_working_days} working days")
         await self._run_steps(spec.steps)
@@ -290,7 +364,7 @@ class ProcedureWorkflow:
         agency = str(evaluate(spec.agency, self._view()))
         while True:
             opened = workflow.now()
-            due = await self._deadline(spec.sla, opened) if spec.sla else None
+            due = await self._deadline(spec.sla, opened, step.id) if spec.sla else None
             task = OpenTask(
                 step_id=step.id,
                 role=spec.role,
@@ -327,7 +401,7 @@ class ProcedureWorkflow:
 
     async def _await_supplement(self, step: m.TaskStep, decision: Decision) -> None:
         spec = step.task.supplement
-        due = await self._deadline(m.SLA(working_days=spec.working_days), workflow.now())
+        due = await self._deadline(m.SLA(working_days=spec.working_days), workflow.now(), step.id)
         assert due is not None
         self.book.wait_for_citizen(step.id, decision, due)
         if step.task.on_supplement:
@@ -348,12 +422,23 @@ class ProcedureWorkflow:
         if supplement is not None:
             self.scope["input"] = {**self.scope["input"], **supplement.documents}
 
-    async def _deadline(self, sla: m.SLA | None, start: datetime) -> datetime | None:
+    async def _deadline(self, sla: m.SLA | None, start: datetime, where: str) -> datetime | None:
+        """The due moment of `sla` counted from `start`, by the calendar activity. If the
+        calendar cannot answer, the case stalls on `where` (the step that needs the date)
+        like any other call, for an officer to retry or abort."""
         if sla is None:
             return None
         request = {"start": start, "working_days": sla.working_days, "cutoff": sla.cutoff}
-        answer = await self._activity(CALENDAR_ACTIVITY, request, 10.0, m.RetrySpec())
-        return datetime.fromisoformat(answer["due"])
+        retry = m.RetrySpec()
+        while True:
+            try:
+                answer = await self._activity(CALENDAR_ACTIVITY, request, 10.0, retry)
+                return datetime.fromisoformat(answer["due"])
+            except ActivityError as e:
+                if not workflow.patched(CALENDAR_STALL_PATCH):
+                    raise
+                error = str(e.cause or e)
+                await self._stall(where, CALENDAR_ACTIVITY, error, retry.max_attempts, False)
 
     # ------------------------------------------------------------------ control flow
 
@@ -386,7 +471,9 @@ class ProcedureWorkflow:
                 return None
             return self.book.events_received.pop(name).data
         if spec.working_days is not None:
-            until = await self._deadline(m.SLA(working_days=spec.working_days), workflow.now())
+            until = await self._deadline(
+                m.SLA(working_days=spec.working_days), workflow.now(), step.id
+            )
             assert until is not None
             await workflow.sleep(max((until - workflow.now()).total_seconds(), 0))
         else:

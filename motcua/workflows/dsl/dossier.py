@@ -85,7 +85,10 @@ def _check_value(spec: FieldSpec, value: Any, where: str) -> list[str]:
         return [
             p for i, v in enumerate(value) for p in _check_value(spec.items, v, f"{where}[{i}]")
         ]
-    return []  # file: any reference the store understands
+    if t == "file":  # any reference the document store understands, but a reference
+        ok = isinstance(value, str) and bool(value.strip())
+        return [] if ok else [f"{where}: must be a file reference (text)"]
+    return []
 
 
 def _string_problem(spec: FieldSpec, value: str) -> str | None:

@@ -92,6 +92,17 @@ class FieldSpec(Strict):
     prefill: str | None = Field(
         None, description="Expression that pre-fills this field from a prefill look-up"
     )
+    supplementable: bool | None = Field(
+        None,
+        description="May a supplement send this dossier field again without an officer "
+        "naming it? Default: yes for files and lists of files, no for anything else",
+    )
+
+    @property
+    def may_supplement(self) -> bool:
+        if self.supplementable is not None:
+            return self.supplementable
+        return self.type == "file" or (self.items is not None and self.items.type == "file")
 
 
 Schema = dict[str, FieldSpec]
