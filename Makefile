@@ -70,7 +70,7 @@ bench: venv sysdeps
 # Re-record the golden histories replayed by tests/test_replay.py (after a deliberate,
 # patched behaviour change; keep the old files so old cases keep replaying).
 histories: venv
-	$(BIN)/python -m tests.histories.record examples bundles
+	$(BIN)/python -m tests.histories.record examples bundles edges
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .data

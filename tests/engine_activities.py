@@ -12,7 +12,7 @@ from typing import Any
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from motcua.activities import register
+from motcua.activities import calendar, register
 from motcua.activities.base import ActivityInput
 
 # step id -> how many more attempts fail; tests set this while the worker runs in-process.
@@ -68,6 +68,21 @@ async def slow_register(req: SlowWriteInput) -> register.WriteResult:
     if activity.info().attempt == 1:
         await asyncio.sleep(req.delay)
     return result
+
+
+# Set by a test to make the calendar below answer with a date nobody can read.
+CALENDAR_ANSWERS_NONSENSE = False
+
+
+@activity.defn(name="calendar.add_working_days")
+async def switchable_calendar(request: calendar.DeadlineRequest) -> dict[str, Any]:
+    """The product's calendar, unless a test switches it to nonsense: stands for a bug in
+    a component, which the workflow must record rather than lose. Registered only by tests
+    that ask for it (new_worker(extra=...))."""
+    if CALENDAR_ANSWERS_NONSENSE:
+        return {"due": "không phải ngày"}
+    answer = await calendar.add_working_days(request)
+    return answer.model_dump(mode="json")
 
 
 ACTIVITIES = [echo, refuse, slow_register]

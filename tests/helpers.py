@@ -29,10 +29,11 @@ ROOT = Path(__file__).resolve().parent.parent
 T = TypeVar("T")
 
 
-def new_worker(client: Client) -> Worker:
-    return build_worker(
-        client, task_queue=f"test-{uuid.uuid4()}", extra=engine_activities.ACTIVITIES
-    )
+def new_worker(client: Client, extra: list[Callable[..., Any]] | None = None) -> Worker:
+    """A worker on its own task queue with the engine's test activities (and `extra`,
+    which may replace a product activity of the same name)."""
+    activities = [*engine_activities.ACTIVITIES, *(extra or [])]
+    return build_worker(client, task_queue=f"test-{uuid.uuid4()}", extra=activities)
 
 
 async def start_case(

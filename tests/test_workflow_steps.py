@@ -89,21 +89,6 @@ async def test_task_approve_completes(ts_env: WorkflowEnvironment) -> None:
     assert result.output == {"action": "approve", "note": "lần đầu"}
 
 
-async def test_task_reject_runs_on_reject(ts_env: WorkflowEnvironment) -> None:
-    async with new_worker(ts_env.client) as worker:
-        handle = await start_case(ts_env.client, worker, compiled("reject", REVIEW), DOSSIER)
-        await state_when(handle, lambda s: s.status == CaseStatus.waiting_officer)
-        await handle.execute_update(
-            ProcedureWorkflow.decide, decide(action="reject", comment="Không đủ điều kiện")
-        )
-        result = await result_of(handle)
-        state = await handle.query(ProcedureWorkflow.state)
-    assert result.status == CaseStatus.rejected
-    assert result.reason == "Không đủ điều kiện"
-    assert [e.kind for e in state.events if e.step_id == "noted"] == []  # set logs nothing
-    assert state.events[-1].kind == "rejected"
-
-
 @pytest.mark.parametrize(
     ("change", "message"),
     [

@@ -102,6 +102,7 @@ class CaseBook:
 
     def finish(self, status: CaseStatus) -> CaseResult:
         self.final = status
+        self.open_tasks.clear()  # nobody can act on an ended case (its tasks stay on record)
         self.log(None, status.value, self.reason or "")
         self.sync_search_attributes()
         return CaseResult(

@@ -7,19 +7,22 @@ commit the new files next to the old ones: old histories must keep replaying.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import sys
 import tempfile
 from pathlib import Path
 
-from temporalio.client import Client, WorkflowHandle, WorkflowHistory
+from temporalio.client import Client, WorkflowFailureError, WorkflowHandle, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 
 from motcua.settings import ROOT
 from motcua.simulate.runner import SharedRun, start_test_env
 from motcua.smtp_sink import running_sink
 from motcua.temporal import data_converter, ensure_search_attributes
+from motcua.workflows.contracts import CaseStatus
+from motcua.workflows.procedure import ProcedureWorkflow
 from tests.conftest import BIN
 from tests.demo_case import run_every_step
 from tests.helpers import new_worker
@@ -75,6 +78,53 @@ async def record_bundles(only: set[str] | None = None) -> None:
         await env.shutdown()
 
 
+async def record_edges() -> None:
+    """Cases that end on the way out (tests/test_case_endings.py): a stall inside on_reject
+    that an officer aborts, an aborted stall in the apology, a cancelled case, a calendar
+    that fails once. Their histories hold the markers of those patches."""
+    from tests import engine_activities
+    from tests.helpers import skip_past, start_case, state_when
+    from tests.test_case_endings import APOLOGY, DOSSIER, REVIEW, compiled, decision, resume, tell
+
+    env = await WorkflowEnvironment.start_time_skipping(
+        data_converter=data_converter(),
+        test_server_existing_path=str(BIN / "temporal-test-server"),
+    )
+    await ensure_search_attributes(env.client)
+    client = env.client
+    try:
+        async with new_worker(client) as worker:
+            engine_activities.FAILURES["tell_citizen"] = 1
+            body = f"steps:{REVIEW}on_reject:{tell('tell_citizen')}"
+            handle = await start_case(client, worker, compiled("edge_reject", body), DOSSIER)
+            await state_when(handle, lambda s: s.status == CaseStatus.waiting_officer)
+            await handle.execute_update(ProcedureWorkflow.decide, decision("reject"))
+            await state_when(handle, lambda s: s.status == CaseStatus.stalled)
+            await handle.execute_update(ProcedureWorkflow.resume, resume("tell_citizen", "abort"))
+            await handle.result()
+            await save(client, handle, "on_reject_stall_aborted")
+
+            engine_activities.FAILURES["apologise"] = 1
+            body = f"steps:{REVIEW}on_abort:{tell('tell_aborted')}{APOLOGY}{tell('apologise')}"
+            handle = await start_case(client, worker, compiled("edge_sorry", body), DOSSIER)
+            opened = await state_when(handle, lambda s: s.status == CaseStatus.waiting_officer)
+            await skip_past(env, opened.due_at)
+            await state_when(handle, lambda s: s.status == CaseStatus.stalled)
+            await handle.execute_update(ProcedureWorkflow.resume, resume("apologise", "abort"))
+            await handle.result()
+            await save(client, handle, "apology_stall_aborted")
+
+            body = f"steps:{REVIEW}on_abort:{tell('tell_cancelled')}"
+            handle = await start_case(client, worker, compiled("edge_cancel", body), DOSSIER)
+            await state_when(handle, lambda s: s.status == CaseStatus.waiting_officer)
+            await handle.cancel()
+            with contextlib.suppress(WorkflowFailureError):
+                await handle.result()
+            await save(client, handle, "cancelled_after_on_abort")
+    finally:
+        await env.shutdown()
+
+
 async def main(which: set[str]) -> None:
     # Notices are really delivered while recording, as in the suite.
     with tempfile.TemporaryDirectory() as mail, running_sink(Path(mail)) as (host, port):
@@ -83,6 +133,8 @@ async def main(which: set[str]) -> None:
             await record_examples()
         if "bundles" in which:
             await record_bundles()
+        if "edges" in which:
+            await record_edges()
         named = {w for w in which if w in BUNDLE_SCENARIOS}
         if named:
             await record_bundles(named)
@@ -114,6 +166,6 @@ async def record_examples() -> None:
 
 
 if __name__ == "__main__":
-    # `python -m tests.histories.record [examples] [bundles] [scenario name...]`
-    # (default: examples and bundles)
-    asyncio.run(main(set(sys.argv[1:]) or {"examples", "bundles"}))
+    # `python -m tests.histories.record [examples] [bundles] [edges] [scenario name...]`
+    # (default: all three groups)
+    asyncio.run(main(set(sys.argv[1:]) or {"examples", "bundles", "edges"}))
