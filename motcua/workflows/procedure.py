@@ -189,11 +189,15 @@ class ProcedureWorkflow:
         sla = self.definition.sla
         days = sla.working_days - spec.before_working_days
         if days < 0 or self.book.due_at is None:
-            return  # a same-day procedure has no working day before its deadline
+            return  # the validator refuses this now (E024); cases pinned before stay as they ran
+
         moment = await self._deadline(
             m.SLA(working_days=days, cutoff=sla.cutoff), self.book.started_at, "apology"
         )
         assert moment is not None
+        if spec.at is not None:  # that day at the stated local time, not at closing
+            hour, minute = map(int, spec.at.split(":"))
+            moment = moment.replace(hour=hour, minute=minute, second=0, microsecond=0)
         await workflow.sleep(max((moment - workflow.now()).total_seconds(), 0))
         extended = m.SLA(
             working_days=sla.working_days + spec.extend_working_days, cutoff=sla.cutoff

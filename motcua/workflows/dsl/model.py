@@ -399,9 +399,16 @@ class Fee(Strict):
 
 class ApologySpec(Strict):
     """The written apology with a new date, sent while a case is still open this many
-    working days before its legal deadline (the one-stop rules ask for at least one)."""
+    working days before its legal deadline (the one-stop rules ask for at least one). A
+    same-day procedure says `before_working_days: 0` and the time `at` which, on the due
+    day, a case still open gets its apology (docs/decisions/0006-same-day-apology.md)."""
 
-    before_working_days: int = Field(1, ge=1)
+    before_working_days: int = Field(1, ge=0)
+    at: str | None = Field(
+        None,
+        pattern=r"^([01]\d|2[0-3]):[0-5]\d$",
+        description="Local time on the apology day (default: the end of office hours)",
+    )
     extend_working_days: int = Field(ge=1, description="How far the new date moves the deadline")
     steps: list[Step] = Field(min_length=1, description="`case.new_due_at` is in scope")
 

@@ -635,8 +635,32 @@ class _Checker:
                     )
                 return
 
+    # -- the apology's moment (docs/decisions/0006-same-day-apology.md)
+
+    def apology_timing(self) -> None:
+        apology, sla = self.defn.apology, self.defn.sla
+        if apology is None or sla is None:
+            return
+        before = apology.before_working_days
+        if before > sla.working_days:
+            self.report.add(
+                "E024",
+                ("apology", "before_working_days"),
+                f"the apology can never come: it is due {before} working day(s) before a "
+                f"deadline only {sla.working_days} working day(s) after receipt",
+                'for a same-day procedure write `before_working_days: 0` and `at: "16:00"`'
+                " (the apology goes out that afternoon if the case is still open)",
+            )
+        elif before == 0 and apology.at is None:
+            self.report.add(
+                "E024",
+                ("apology", "before_working_days"),
+                "with `before_working_days: 0` the apology would come at the deadline itself",
+                'say when on the due day it goes out, e.g. `at: "16:00"`',
+            )
+
     def run(self) -> None:
-        for check in (self.duplicate_ids, self.references, self.scopes):
+        for check in (self.duplicate_ids, self.references, self.scopes, self.apology_timing):
             _guard(self.report, check)
         for steps, base in self.sequences:
             _guard(self.report, lambda s=steps, b=base: self.reachable(s, b))
