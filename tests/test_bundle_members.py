@@ -48,3 +48,37 @@ def test_members_of_follows_child_procedures_transitively() -> None:
     assert members_of(bundle, members) == members
     for member in members.values():
         assert members_of(member, members) == {}
+
+
+def test_procedure_step_in_an_apology_is_loaded_as_a_member(tmp_path: Path) -> None:
+    # Before the one walker, the apology was not searched for child procedures: a member
+    # started from it was missing at run time.
+    root = tmp_path / "defs"
+    root.mkdir()
+    (root / "member.yaml").write_text(
+        (ROOT / "procedure_defs/examples/demo_confirmation.yaml").read_text(encoding="utf-8"),
+        encoding="utf-8",
+    )
+    (root / "parent.yaml").write_text(
+        """
+id: vn.test.parent
+version: 1
+title: Thủ tục kiểm thử
+agency: commune
+sla: {working_days: 3}
+roles: [officer]
+input:
+  commune_code: {type: commune_code}
+steps:
+  - id: review
+    task: {role: officer, agency: UBND-001, actions: [approve, reject]}
+apology:
+  extend_working_days: 1
+  steps:
+    - id: confirm_late
+      procedure: {id: vn.demo.confirmation, input: {commune_code: "{{ input.commune_code }}"}}
+""",
+        encoding="utf-8",
+    )
+    _, members = load_bundle(root / "parent.yaml", root=root)
+    assert set(members) == {"vn.demo.confirmation"}
