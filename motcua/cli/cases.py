@@ -9,7 +9,6 @@ Messages never repeat a dossier's values (they may be personal data).
 from __future__ import annotations
 
 import asyncio
-import json
 from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime, timedelta
@@ -29,7 +28,7 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from motcua import dossier_codes
+from motcua import dossier_codes, input_json
 from motcua.settings import get_settings
 from motcua.temporal import connect
 from motcua.workflows.contracts import (
@@ -125,28 +124,45 @@ def server_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     return fn
 
 
+def _account(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """An account id as recorded with an action: not empty, clean text, no spaces around."""
+    value = value.strip()
+    problem = dossier_check.text_problem(value) if value else "must not be empty"
+    if problem:
+        raise click.BadParameter(problem)
+    return value
+
+
+def _text_of(value: str, option: str) -> str:
+    """JSON text, or the content of the file named by @path."""
+    if not value.startswith("@"):
+        return value
+    path = Path(value[1:])
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as e:
+        fail(f"{option}: cannot read {path}: {e.strerror or e}")
+    except UnicodeDecodeError:
+        fail(f"{option}: {path} is not UTF-8 text")
+
+
 def _json(value: str | None, option: str) -> Any:
-    """JSON text, or @path of a JSON file."""
+    """JSON text, or @path of a JSON file, read strictly (motcua.input_json)."""
     if value is None:
         return None
-    text = value
-    if value.startswith("@"):
-        path = Path(value[1:])
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as e:
-            fail(f"{option}: cannot read {path}: {e.strerror or e}")
     try:
-        return json.loads(text)
-    except json.JSONDecodeError as e:
-        fail(f"{option} is not valid JSON: {e.msg} at line {e.lineno} column {e.colno}")
+        return input_json.parse(_text_of(value, option))
+    except input_json.InputError as e:
+        fail(f"{option} {e}")
 
 
 def _json_object(value: str | None, option: str) -> dict[str, Any] | None:
-    data = _json(value, option)
-    if data is not None and not isinstance(data, dict):
-        fail(f"{option} must be a JSON object ({{...}}), not {type(data).__name__}")
-    return data
+    if value is None:
+        return None
+    try:
+        return input_json.parse_object(_text_of(value, option))
+    except input_json.InputError as e:
+        fail(f"{option} {e}")
 
 
 async def _case_call(code: str, address: str, call: Awaitable[T]) -> T:
@@ -330,7 +346,7 @@ async def _update(code: str, address: str, namespace: str, update: Any, arg: Any
 @click.argument("action")
 @click.option("--role", required=True, help="The officer's role, e.g. civil_status_officer.")
 @click.option("--agency", required=True, help="The officer's agency, e.g. UBND-00001.")
-@click.option("--actor", required=True, help="The officer's account id.")
+@click.option("--actor", required=True, callback=_account, help="The officer's account id.")
 @click.option("--comment", default="", help="Reason or note recorded with the decision.")
 @click.option(
     "--missing",
@@ -382,7 +398,7 @@ def decide(
 @click.argument("code")
 @click.argument("step")
 @click.argument("action", type=click.Choice(["retry", "provide", "skip", "abort"]))
-@click.option("--actor", required=True, help="The officer's account id.")
+@click.option("--actor", required=True, callback=_account, help="The officer's account id.")
 @click.option("--reason", required=True, help="Why; recorded with the resume.")
 @click.option(
     "--result",
@@ -422,7 +438,12 @@ def resume(
 @click.command()
 @click.argument("code")
 @click.argument("step")
-@click.option("--actor", required=True, help="Who supplies the documents (citizen account).")
+@click.option(
+    "--actor",
+    required=True,
+    callback=_account,
+    help="Who supplies the documents (citizen account).",
+)
 @click.option(
     "--documents",
     required=True,

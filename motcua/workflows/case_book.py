@@ -53,6 +53,14 @@ def refuse(message: str) -> ApplicationError:
     return ApplicationError(message, type="Refused", non_retryable=True)
 
 
+def check_actor(actor: str) -> None:
+    """Every action is recorded with who took it: an empty or garbled account is refused
+    (it would read "by ," on the record)."""
+    problem = dossier.text_problem(actor) if actor.strip() else "must not be empty"
+    if problem or actor != actor.strip():
+        raise refuse(f"actor {problem or 'must not start or end with spaces'}")
+
+
 class CaseBook:
     def __init__(self, start: CaseStart) -> None:
         self.start = start
@@ -176,6 +184,7 @@ class CaseBook:
         return decision
 
     def check_decision(self, d: DecideInput) -> None:
+        check_actor(d.actor)
         task = self.open_tasks.get(d.step_id)
         if task is None:
             open_ids = ", ".join(self.open_tasks) or "none"
@@ -239,6 +248,7 @@ class CaseBook:
         missing (by field id or by its title) and the fields the definition lets a
         supplement send (papers, by default). Anything else, such as the mother's personal
         id, is refused with the list of what may be sent."""
+        check_actor(s.actor)
         task = self.open_tasks.get(s.step_id)
         if task is None or task.waiting_for != "citizen" or s.step_id in self.pending_supplements:
             raise refuse(f"step '{s.step_id}' is not waiting for a supplement")
@@ -287,6 +297,7 @@ class CaseBook:
         return resume
 
     def check_resume(self, r: ResumeInput, result_schema: Schema | None) -> None:
+        check_actor(r.actor)
         stall = self.stalls.get(r.step_id)
         if stall is None or r.step_id in self.pending_resumes:
             stalled = ", ".join(self.stalls) or "none"

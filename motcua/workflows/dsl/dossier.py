@@ -7,6 +7,7 @@ field and the rule, never the value, so personal data stays out of errors and lo
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import date, datetime
 from typing import Any
 
@@ -24,10 +25,34 @@ PROVINCES = frozenset(
     "01 04 08 11 12 14 15 19 20 22 24 25 31 33 37 38 40 42 44 46 48 51 52 56 66 68 75 79 80 "
     "82 86 91 92 96".split()
 )
-_PID = re.compile(r"^\d{12}$")
-_PHONE = re.compile(r"^(\+84|0)\d{9}$")
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_COMMUNE = re.compile(r"^\d{5}$")
+# ASCII digits only: `\d` would also take full-width and other scripts' digits, which pass
+# here and then fail at the registry.
+_PID = re.compile(r"^[0-9]{12}$")
+_PHONE = re.compile(r"^(\+84|0)[0-9]{9}$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", re.ASCII)
+_COMMUNE = re.compile(r"^[0-9]{5}$")
+# Characters that change how text looks or reads without being seen: zero-width ones,
+# bidirectional overrides and isolates, the BOM. A name holding them can impersonate another.
+_INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\u061c]")
+# Longest text a field takes unless it says `max_length` (a name, a free-text note).
+MAX_LENGTH = {"string": 200, "text": 5000}
+TEXT_TYPES = ("string", "text", "pid", "phone", "email", "province_code", "commune_code", "enum")
+
+
+def text_problem(value: str, *, multiline: bool = False) -> str | None:
+    """Why `value` is not clean text for a dossier, or None: valid Unicode, in NFC, with no
+    control, invisible or direction-changing characters (tabs and newlines only in a
+    multi-line `text`)."""
+    if any("\ud800" <= c <= "\udfff" for c in value):
+        return "is not valid text (it holds a lone UTF-16 surrogate)"
+    if _INVISIBLE.search(value):
+        return "must not contain invisible or direction-changing characters"
+    allowed = "\n\r\t" if multiline else ""
+    if any(unicodedata.category(c) == "Cc" and c not in allowed for c in value):
+        return "must not contain control characters"
+    if not unicodedata.is_normalized("NFC", value):
+        return "must be in Unicode NFC form (composed characters)"
+    return None
 
 
 def pid_problem(value: str) -> str | None:
@@ -59,9 +84,17 @@ def check(schema: Schema, data: Any, *, path: str = "") -> list[str]:
 
 def _check_value(spec: FieldSpec, value: Any, where: str) -> list[str]:
     t = spec.type
-    if t in ("string", "text", "pid", "phone", "email", "province_code", "commune_code", "enum"):
+    if t in TEXT_TYPES:
         if not isinstance(value, str):
             return [f"{where}: must be text"]
+        problem = text_problem(value, multiline=t == "text")
+        if problem:
+            return [f"{where}: {problem}"]
+        if spec.required and not value.strip():
+            return [f"{where}: must not be empty"]
+        limit = spec.max_length or MAX_LENGTH.get(t)
+        if limit is not None and len(value) > limit:
+            return [f"{where}: is {len(value)} characters long; at most {limit}"]
         if spec.pattern and not re.fullmatch(spec.pattern, value):
             return [f"{where}: does not match the pattern {spec.pattern}"]
         return [f"{where}: {p}" for p in [_string_problem(spec, value)] if p]

@@ -86,6 +86,9 @@ class FieldSpec(Strict):
     required: bool = True
     enum: list[str] | None = Field(None, description="Allowed values for type 'enum'")
     pattern: str | None = Field(None, description="Regular expression a string must match")
+    max_length: int | None = Field(
+        None, ge=1, description="Longest text accepted (default: string 200, text 5000)"
+    )
     fields: dict[str, FieldSpec] | None = Field(None, description="Members of type 'object'")
     items: FieldSpec | None = Field(None, description="Element type of type 'list'")
     default: Any = None
