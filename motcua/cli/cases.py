@@ -9,6 +9,7 @@ Messages never repeat a dossier's values (they may be personal data).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime, timedelta
@@ -35,14 +36,16 @@ from motcua.workflows.contracts import (
     CaseStart,
     CaseState,
     DecideInput,
+    OpenTask,
     ResumeInput,
+    Stall,
     SupplementInput,
     initial_search_attributes,
 )
 from motcua.workflows.dsl import dossier as dossier_check
 from motcua.workflows.dsl.compile import load_bundle
 from motcua.workflows.dsl.diagnostics import DefinitionError
-from motcua.workflows.procedure import ProcedureWorkflow
+from motcua.workflows.procedure import OPEN_STATUSES, ProcedureWorkflow
 
 T = TypeVar("T")
 RPC_TIMEOUT = timedelta(seconds=15)
@@ -491,6 +494,14 @@ async def _show(code: str, address: str, namespace: str) -> tuple[CaseState, dic
         )
     except WorkflowQueryFailedError as e:
         fail(f"case {code} could not answer its state query: {e}")
+    members: dict[str, CaseState] = {}
+    for step_id, status in state.children.items():
+        if status in OPEN_STATUSES:  # a member still open: what is it waiting for?
+            member = client.get_workflow_handle(f"{code}.{step_id}")
+            with contextlib.suppress(RPCError, WorkflowQueryFailedError):
+                members[step_id] = await member.query(
+                    ProcedureWorkflow.state, rpc_timeout=RPC_TIMEOUT
+                )
     history = await _case_call(code, address, handle.fetch_history(rpc_timeout=RPC_TIMEOUT))
     kinds: Counter[str] = Counter()
     times: list[datetime] = []
@@ -507,8 +518,31 @@ async def _show(code: str, address: str, namespace: str) -> tuple[CaseState, dic
         "first": min(times) if times else None,
         "last": max(times) if times else None,
         "kinds": dict(sorted(kinds.items(), key=lambda kv: (-kv[1], kv[0]))),
+        "members": members,
     }
     return state, summary
+
+
+def _task_lines(t: OpenTask, indent: str) -> list[str]:
+    lines = [
+        f"{indent}{t.step_id}: role {t.role} at {t.agency}, waiting for {t.waiting_for}, "
+        f"due {_vn(t.due_at)}" + (f", ESCALATED to {t.escalate_to}" if t.escalated else ""),
+        f"{indent}  actions: {', '.join(t.actions)}; opened {_vn(t.opened_at)}",
+    ]
+    if t.waiting_for == "citizen":
+        lines.append(
+            f"{indent}  supplement due {_vn(t.supplement_due_at)}; missing: "
+            + (", ".join(t.missing) or "-")
+        )
+    return lines
+
+
+def _stall_lines(s: Stall, indent: str) -> list[str]:
+    return [
+        f"{indent}{s.step_id}: STALLED, {s.activity} failed after {s.attempts} attempt(s) "
+        f"since {_vn(s.since)}{' (skippable)' if s.skippable else ''}",
+        f"{indent}  error: {s.error}",
+    ]
 
 
 def render(state: CaseState, history: dict[str, Any]) -> list[str]:
@@ -526,25 +560,10 @@ def render(state: CaseState, history: dict[str, Any]) -> list[str]:
         lines.append(f"  reason        {state.reason}")
     if state.open_tasks:
         lines.append("Open tasks")
-        for t in state.open_tasks:
-            lines.append(
-                f"  {t.step_id}: role {t.role} at {t.agency}, waiting for {t.waiting_for}, "
-                f"due {_vn(t.due_at)}" + (f", ESCALATED to {t.escalate_to}" if t.escalated else "")
-            )
-            lines.append(f"    actions: {', '.join(t.actions)}; opened {_vn(t.opened_at)}")
-            if t.waiting_for == "citizen":
-                lines.append(
-                    f"    supplement due {_vn(t.supplement_due_at)}; missing: "
-                    + (", ".join(t.missing) or "-")
-                )
+        lines += [line for t in state.open_tasks for line in _task_lines(t, "  ")]
     if state.stalls:
         lines.append("Stalled steps (motcua resume CODE STEP retry|provide|skip|abort)")
-        for s in state.stalls:
-            lines.append(
-                f"  {s.step_id}: {s.activity} failed after {s.attempts} attempt(s) "
-                f"since {_vn(s.since)}{' (skippable)' if s.skippable else ''}"
-            )
-            lines.append(f"    error: {s.error}")
+        lines += [line for s in state.stalls for line in _stall_lines(s, "  ")]
     if state.problems:
         lines.append("Problems (the case went on; look into them)")
         for e in state.problems:
@@ -565,8 +584,13 @@ def render(state: CaseState, history: dict[str, Any]) -> list[str]:
             lines.append(f"  {_vn(r.at)}  {r.step_id}: {r.action} by {r.actor} - {r.reason}")
     if state.children:
         lines.append("Member cases")
+        members: dict[str, CaseState] = history.get("members", {})
         for step_id, status in state.children.items():
             lines.append(f"  {state.dossier_code}.{step_id}: {_status(status)}")
+            member = members.get(step_id)
+            if member is not None:
+                lines += [line for t in member.open_tasks for line in _task_lines(t, "    ")]
+                lines += [line for s in member.stalls for line in _stall_lines(s, "    ")]
     if state.output:
         lines.append("Output")
         for key, value in state.output.items():

@@ -7,6 +7,7 @@ checks Updates before they are accepted, and mirrors status into search attribut
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -83,19 +84,24 @@ class CaseBook:
         self.timeline: list[Event] = []
         self.problems: list[Event] = []  # errors that did not stop the case, for an officer
         self._synced: dict[str, Any] = {}
+        # Called with each new CaseStatus of an open case (a member tells its bundle).
+        self.on_status: Callable[[CaseStatus], None] | None = None
 
     # ---------------------------------------------------------------- status
 
     @property
     def status(self) -> CaseStatus:
+        """The case's own state, or its members' where they weigh more: a bundle whose
+        member is stalled is stalled (the member is named in `children`)."""
         if self.final is not None:
             return self.final
-        if self.stalls:
+        members = set(self.children.values())
+        if self.stalls or CaseStatus.stalled.value in members:
             return CaseStatus.stalled
         waiting = {t.waiting_for for t in self.open_tasks.values()}
-        if "officer" in waiting:
+        if "officer" in waiting or CaseStatus.waiting_officer.value in members:
             return CaseStatus.waiting_officer
-        if "citizen" in waiting:
+        if "citizen" in waiting or CaseStatus.waiting_citizen.value in members:
             return CaseStatus.waiting_citizen
         return CaseStatus.running
 
@@ -138,6 +144,9 @@ class CaseBook:
                 updates.append(key.value_set(value))
         if updates:
             workflow.upsert_search_attributes(updates)
+        status_changed = any(u.key.name == CASE_STATUS.name for u in updates)
+        if status_changed and self.final is None and self.on_status is not None:
+            self.on_status(self.status)
 
     # ---------------------------------------------------------------- tasks
 

@@ -211,6 +211,14 @@ class CaseResult(BaseModel):
     children: dict[str, str] = Field(default_factory=dict)
 
 
+class MemberStatus(BaseModel):
+    """Signal `member_status`: a member case tells its bundle how it stands, so the
+    bundle's status (and its CaseStatus search attribute) shows a stalled member."""
+
+    step_id: str = Field(description="The bundle's procedure step that started the member")
+    status: CaseStatus
+
+
 class EventInput(BaseModel):
     """Signal `event`: something a `wait: {event: name}` step waits for."""
 

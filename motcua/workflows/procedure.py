@@ -29,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
         DecideInput,
         Decision,
         EventInput,
+        MemberStatus,
         OpenTask,
         ResumeInput,
         SupplementInput,
@@ -43,6 +44,15 @@ SUPPLEMENT_EXPIRED = "Hết thời hạn bổ sung hồ sơ"  # the citizen read
 ISSUED_AT_PATCH = "document-issued-at"  # documents carry the workflow's time of issue
 APOLOGY_PATCH = "apology-before-deadline"  # the apology timer of definitions that declare one
 SUPPLEMENT_DUE = "supplement_due_at"  # name in scope while on_supplement steps run
+OPEN_STATUSES = {
+    s.value
+    for s in (
+        CaseStatus.running,
+        CaseStatus.stalled,
+        CaseStatus.waiting_officer,
+        CaseStatus.waiting_citizen,
+    )
+}
 LEAN_CHILD_PATCH = "child-gets-own-members"  # a member's start input: its own members only
 RUN_KEY_PATCH = "idempotency-key-per-run"  # a step run again (supplement round) gets its own key
 HANDLER_GUARD_PATCH = "handler-ends-case"  # a stall aborted inside on_reject/on_abort ends the case
@@ -50,6 +60,8 @@ APOLOGY_ERRORS_PATCH = "apology-errors-reach-case"  # an abort or error in the a
 CALENDAR_STALL_PATCH = "calendar-failure-stalls"  # a failed calendar call stalls, not fails
 CANCEL_PATCH = "cancel-aborts-case"  # a cancelled case ends aborted, after on_abort
 CANCELLED_REASON = "Hồ sơ đã bị hủy"  # the citizen reads this reason
+MEMBER_STATUS_PATCH = "member-reports-status"  # a member tells its bundle when it stalls/waits
+MEMBER_STATUS_SIGNAL = "member_status"
 
 
 def members_of(
@@ -85,6 +97,9 @@ class ProcedureWorkflow:
         self.body: asyncio.Task[Any] | None = None  # the task running the steps
         self.apology: asyncio.Task[None] | None = None
         self.ended_by: CaseEnded | None = None  # set when the apology ends the case
+        self.reported = CaseStatus.running  # what this member last told its bundle
+        if start.parent is not None:
+            self.book.on_status = self._tell_bundle
 
     # ------------------------------------------------------------------ the process
 
@@ -548,7 +563,34 @@ class ProcedureWorkflow:
         self.completed_writes = [w for w in self.completed_writes if w.id not in undone]
         return {"undone": undone}
 
+    def _tell_bundle(self, status: CaseStatus) -> None:
+        """A member case tells its bundle each time it starts or stops being stalled or
+        waiting, so the bundle's status shows it (ADR 0007)."""
+        if status == self.reported or not workflow.patched(MEMBER_STATUS_PATCH):
+            return
+        self.reported = status
+        assert self.start.parent is not None
+        step_id = self.start.dossier_code.rsplit(".", 1)[-1]
+        bundle = workflow.get_external_workflow_handle(self.start.parent)
+        report = MemberStatus(step_id=step_id, status=status)
+
+        async def send() -> None:
+            try:
+                await bundle.signal(MEMBER_STATUS_SIGNAL, report)
+            except Exception:  # noqa: BLE001 - the bundle has ended; nobody to tell
+                workflow.logger.info("bundle of a member case has ended; status not sent")
+
+        asyncio.create_task(send())  # noqa: RUF006 - held by the workflow's event loop
+
     # ------------------------------------------------------------------ Updates, signal, query
+
+    @workflow.signal(name=MEMBER_STATUS_SIGNAL)
+    def member_status(self, report: MemberStatus) -> None:
+        # A report that arrives after the member's result is stale: the result says more.
+        if self.book.children.get(report.step_id) not in OPEN_STATUSES:
+            return
+        self.book.children[report.step_id] = report.status.value
+        self.book.sync_search_attributes()
 
     @workflow.update
     def decide(self, decision: DecideInput) -> Decision:

@@ -31,8 +31,9 @@ HERE = Path(__file__).resolve().parent
 # Bump when a patched behaviour change needs new histories; keep the older files, since
 # cases started before the change must keep replaying.
 # v3: a step run again gets its own idempotency key; v4: a member case starts with its own
-# members only.
-GENERATION = "v4"
+# members only, and the ways a case ends (handlers, apology, cancellation); v5: a member
+# reports its status to its bundle.
+GENERATION = "v5"
 
 
 async def save(client: Client, handle: WorkflowHandle, name: str) -> WorkflowHistory:
