@@ -11,6 +11,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from motcua.activities.heartbeat import HeartbeatInterceptor
 from motcua.activities.registry import catalogue
 from motcua.settings import get_settings
 from motcua.temporal import connect
@@ -36,6 +37,7 @@ def build_worker(
         workflows=[ProcedureWorkflow],
         workflow_runner=workflow_runner(),
         activities=[spec.fn for spec in catalogue(extra).values()],
+        interceptors=[HeartbeatInterceptor()],
     )
 
 

@@ -228,9 +228,11 @@ def test_schema_has_header_and_every_step_kind_with_its_required_key() -> None:
 def test_schema_spells_with_as_the_alias_and_accepts_duration_strings() -> None:
     call = build_schema()["definitions"]["CallStep"]["properties"]
     assert "with" in call and "with_" not in call
+    duration, none = call["timeout"]["anyOf"]  # an optional duration: the activity's default
     assert {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*(ms|s|m|h|d)?\s*$"} in (
-        call["timeout"]["anyOf"]
+        duration["anyOf"]
     )
+    assert none == {"type": "null"}
     assert "$defs" not in json.dumps(build_schema())
 
 

@@ -539,8 +539,9 @@ def _task_lines(t: OpenTask, indent: str) -> list[str]:
 
 def _stall_lines(s: Stall, indent: str) -> list[str]:
     return [
-        f"{indent}{s.step_id}: STALLED, {s.activity} failed after {s.attempts} attempt(s) "
-        f"since {_vn(s.since)}{' (skippable)' if s.skippable else ''}",
+        f"{indent}{s.step_id}: STALLED, {s.activity} failed "
+        + (f"after {s.attempts} attempt(s) " if s.attempts else "for its whole retry window ")
+        + f"since {_vn(s.since)}{' (skippable)' if s.skippable else ''}",
         f"{indent}  error: {s.error}",
     ]
 

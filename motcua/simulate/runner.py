@@ -85,6 +85,7 @@ TERMINAL = {"completed", "rejected", "aborted", "failed"}
 SAMPLE_COUNT = 100  # the sandbox's maximum: scenarios pick records by index
 FALLBACK_AGENCY = "MOTCUA-SIM"
 MAX_BACKOFF_SKIP = timedelta(minutes=10)  # longer waits are the scenario's to `advance`
+RETRY_SKIP_STEP = timedelta(seconds=20)  # a step of a failing call's retry window
 
 
 class ScenarioFailed(Exception):
@@ -326,6 +327,12 @@ class _Run:
             for pending in described.raw_description.pending_activities:
                 if pending.HasField("next_attempt_schedule_time"):
                     due.append(pending.next_attempt_schedule_time.ToDatetime(tzinfo=UTC))
+                elif pending.HasField("last_failure"):
+                    # Retrying inside its window; the time-skipping server does not say
+                    # when the next attempt is, so move on by half of what is left of the
+                    # window (the attempts inside it still run, in order).
+                    left = pending.expiration_time.ToDatetime(tzinfo=UTC) - now
+                    due.append(now + max(RETRY_SKIP_STEP, left / 2))
         soonest = min(due, default=None)
         if soonest is not None and timedelta(0) < soonest - now <= MAX_BACKOFF_SKIP:
             await self.env.sleep(soonest - now)

@@ -19,6 +19,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
 
 with workflow.unsafe.imports_passed_through():
+    from motcua.activities.profiles import profile_for
     from motcua.workflows.case_book import CaseBook, CaseEnded
     from motcua.workflows.contracts import (
         CaseResult,
@@ -60,6 +61,7 @@ APOLOGY_ERRORS_PATCH = "apology-errors-reach-case"  # an abort or error in the a
 CALENDAR_STALL_PATCH = "calendar-failure-stalls"  # a failed calendar call stalls, not fails
 CANCEL_PATCH = "cancel-aborts-case"  # a cancelled case ends aborted, after on_abort
 CANCELLED_REASON = "Hồ sơ đã bị hủy"  # the citizen reads this reason
+RETRY_WINDOW_PATCH = "retry-window"  # retried for a window, with heartbeats (profiles.py)
 MEMBER_STATUS_PATCH = "member-reports-status"  # a member tells its bundle when it stalls/waits
 MEMBER_STATUS_SIGNAL = "member_status"
 
@@ -98,6 +100,7 @@ class ProcedureWorkflow:
         self.apology: asyncio.Task[None] | None = None
         self.ended_by: CaseEnded | None = None  # set when the apology ends the case
         self.reported = CaseStatus.running  # what this member last told its bundle
+        self.reports: list[asyncio.Task[None]] = []  # its signals to the bundle
         if start.parent is not None:
             self.book.on_status = self._tell_bundle
 
@@ -120,13 +123,16 @@ class ProcedureWorkflow:
                 end, cancelled = CaseEnded(CaseStatus.aborted, CANCELLED_REASON), True
             self.body = None  # the steps are over; the apology can no longer stop them
             if end is None:
-                return self.book.finish(CaseStatus.completed)
+                result = self.book.finish(CaseStatus.completed)
+                await self._reports_sent()
+                return result
             result = await self._end(end)
         finally:
             # Only now: the apology keeps running while a handler does (recorded histories
             # cancel its timer after the handler's calls).
             if self.apology is not None and not self.apology.done():
                 self.apology.cancel()
+        await self._reports_sent()
         if cancelled:
             raise asyncio.CancelledError(CANCELLED_REASON)
         return result
@@ -176,6 +182,7 @@ class ProcedureWorkflow:
             self.book.reason = end.reason
         if end.status is CaseStatus.failed:
             self.book.finish(CaseStatus.failed)
+            await self._reports_sent()
             raise ApplicationError(end.reason, type=end.code, non_retryable=True) from None
         return self.book.finish(end.status)
 
@@ -327,7 +334,7 @@ class ProcedureWorkflow:
                 result = await self._activity(step.call, args, step.timeout, step.retry)
             except ActivityError as e:
                 error = str(e.cause or e)
-                attempts = step.retry.max_attempts
+                attempts = step.retry.max_attempts or 0  # 0: retried for its window
                 if step.on_exhausted == "fail":
                     raise CaseEnded(CaseStatus.failed, error, code="ACTIVITY_FAILED") from None
                 if step.on_exhausted == "continue":
@@ -342,17 +349,31 @@ class ProcedureWorkflow:
             self.book.log(step.id, "called", step.call)
             return result
 
-    async def _activity(self, name: str, args: Any, timeout: float, retry: m.RetrySpec) -> Any:
+    async def _activity(
+        self, name: str, args: Any, timeout: float | None, retry: m.RetrySpec
+    ) -> Any:
+        """Schedule activity `name`: with its profile's timeout, heartbeat and retry window
+        unless the step says otherwise (motcua/activities/profiles.py)."""
+        policy = RetryPolicy(
+            initial_interval=timedelta(seconds=retry.initial_interval),
+            backoff_coefficient=retry.backoff,
+            maximum_interval=timedelta(seconds=retry.max_interval),
+        )
+        if not workflow.patched(RETRY_WINDOW_PATCH):
+            policy.maximum_attempts = retry.max_attempts or 3
+            return await workflow.execute_activity(
+                name, args, start_to_close_timeout=timedelta(seconds=timeout or 30.0),
+                retry_policy=policy,
+            )  # fmt: skip
+        profile = profile_for(name)
+        policy.maximum_attempts = retry.max_attempts or 0  # 0: no limit inside the window
         return await workflow.execute_activity(
             name,
             args,
-            start_to_close_timeout=timedelta(seconds=timeout),
-            retry_policy=RetryPolicy(
-                maximum_attempts=retry.max_attempts,
-                initial_interval=timedelta(seconds=retry.initial_interval),
-                backoff_coefficient=retry.backoff,
-                maximum_interval=timedelta(seconds=retry.max_interval),
-            ),
+            start_to_close_timeout=timedelta(seconds=timeout or profile.timeout),
+            heartbeat_timeout=timedelta(seconds=profile.heartbeat),
+            schedule_to_close_timeout=timedelta(seconds=retry.window or profile.window),
+            retry_policy=policy,
         )
 
     async def _stall(
@@ -457,7 +478,7 @@ class ProcedureWorkflow:
                 if not workflow.patched(CALENDAR_STALL_PATCH):
                     raise
                 error = str(e.cause or e)
-                await self._stall(where, CALENDAR_ACTIVITY, error, retry.max_attempts, False)
+                await self._stall(where, CALENDAR_ACTIVITY, error, retry.max_attempts or 0, False)
 
     # ------------------------------------------------------------------ control flow
 
@@ -580,7 +601,13 @@ class ProcedureWorkflow:
             except Exception:  # noqa: BLE001 - the bundle has ended; nobody to tell
                 workflow.logger.info("bundle of a member case has ended; status not sent")
 
-        asyncio.create_task(send())  # noqa: RUF006 - held by the workflow's event loop
+        self.reports.append(asyncio.create_task(send()))
+
+    async def _reports_sent(self) -> None:
+        """A member ends only after its reports reached the bundle, so no signal is left in
+        flight from a closed case."""
+        if self.reports:
+            await asyncio.gather(*self.reports)
 
     # ------------------------------------------------------------------ Updates, signal, query
 

@@ -126,7 +126,19 @@ class SLA(Strict):
 
 
 class RetrySpec(Strict):
-    max_attempts: int = Field(3, ge=1)
+    """How a failing call is retried before its case stalls. By default for the activity's
+    retry window (motcua/activities/profiles.py), however many attempts that takes; lost
+    workers and timed-out attempts are retried in the same window."""
+
+    window: Duration | None = Field(
+        None, description="Retry for this long before stalling (default: the activity's)"
+    )
+    max_attempts: int | None = Field(
+        None,
+        ge=1,
+        description="Stop after this many attempts, lost and timed-out ones included "
+        "(default: no limit inside the window)",
+    )
     initial_interval: Duration = 1.0
     backoff: float = Field(2.0, ge=1.0)
     max_interval: Duration = 60.0
@@ -153,7 +165,9 @@ class CallStep(StepBase):
 
     call: str = Field(description="Registered activity name, e.g. population.get_citizen")
     with_: dict[str, Any] = Field(default_factory=dict, alias="with")
-    timeout: Duration = 30.0
+    timeout: Duration | None = Field(
+        None, description="One attempt's time limit (default: the activity's)"
+    )
     retry: RetrySpec = Field(default_factory=RetrySpec)
     on_exhausted: Literal["stall", "fail", "continue"] = "stall"
     skippable: bool = False
