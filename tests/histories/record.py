@@ -32,7 +32,7 @@ HERE = Path(__file__).resolve().parent
 # cases started before the change must keep replaying.
 # v3: a step run again gets its own idempotency key; v4: a member case starts with its own
 # members only, and the ways a case ends (handlers, apology, cancellation); v5: a member
-# reports its status to its bundle.
+# reports its status to its bundle, and calls retry for a window with heartbeats.
 GENERATION = "v5"
 
 
