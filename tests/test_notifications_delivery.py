@@ -21,7 +21,7 @@ import unicodedata
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -318,8 +318,10 @@ async def test_email_failed_before_sink_runs_is_sent_once_on_retry(
     _assert_no_personal_data(_sender_logs(caplog))
 
 
-def _crash_mid_send(req: Any, channel: str) -> None:
-    """What a worker that died after claiming a row leaves behind: the row `sending`."""
+def _crash_mid_send(req: Any, channel: str, ago: float = 90.0) -> None:
+    """What a worker that died after claiming a row leaves behind: the row `sending`,
+    claimed `ago` seconds back (past the send lease: its attempt is gone)."""
+    claimed = datetime.now(UTC) - timedelta(seconds=ago)
     with db.session() as s:
         s.exec(
             update(notifications.OutboxRow)
@@ -327,7 +329,7 @@ def _crash_mid_send(req: Any, channel: str) -> None:
                 col(notifications.OutboxRow.idempotency_key) == req.idempotency_key,
                 col(notifications.OutboxRow.channel) == channel,
             )
-            .values(status="sending", attempts=1, attempted_at=datetime.now(UTC))
+            .values(status="sending", attempts=1, attempted_at=claimed)
         )
         s.commit()
 
@@ -343,6 +345,21 @@ async def test_email_row_found_sending_is_attempted_again(
     [mail] = messages(mail_dir)
     assert "Kết quả: Giấy khai sinh bản điện tử" in mail.body
     assert [(d.status, d.attempts) for d in result.deliveries] == [("sent", 2)]
+    assert _row(req, "email").resends == 1  # counted: the lost attempt may have sent it
+
+
+async def test_row_still_being_sent_is_not_sent_beside_its_attempt(
+    sink: tuple[str, int], mail_dir: Path
+) -> None:
+    # An attempt ran past its timeout under load and is still sending; its retry arrives.
+    req = _request("result_ready", result="Giấy khai sinh bản điện tử")
+    notifications.record_sync(req)
+    _crash_mid_send(req, "email", ago=5.0)
+    with pytest.raises(ApplicationError, match="being delivered by another attempt"):
+        await notifications.send(req)
+    assert messages(mail_dir) == []
+    row = _row(req, "email")
+    assert (row.status, row.attempts, row.resends) == ("sending", 1, 0)
 
 
 async def test_delivery_off_records_only(

@@ -21,11 +21,15 @@ committed before the next step:
 
     queued ──claim──▶ sending ──▶ sent     (provider id / SMTP reply, time)   final
     failed ──claim──▶ sending ──▶ failed   (short error, no personal data)   retried
-    sending (found on a repeat: the worker died mid-send) ──claim──▶ sending ──▶ ...
+    sending (found on a repeat, its lease of SEND_LEASE_SECONDS run out: the worker died
+             mid-send) ──claim, resends+1──▶ sending ──▶ ...
     no_address                                                              final
 
 The claim is a compare-and-set on (status, attempts): of two attempts racing on one row only
-one sends; the other reports the row as still in progress. A repeat with the same key
+one sends; the other reports the row as still in progress. A `sending` row is taken over
+only once its lease has run out, so an attempt that is merely slow (it ran past its
+timeout under load) is never doubled by its retry; and a claimed send always finishes and
+records its outcome, even when its attempt is cancelled. A repeat with the same key
 (a Temporal retry, a replayed step) never sends a `sent` row again, and re-attempts the rest.
 If any channel is left `failed`, the activity raises a retryable `DeliveryFailed` naming the
 channel(s), so Temporal retries it and only the unsent channels go again. Duplicates on a
@@ -99,13 +103,21 @@ class OutboxRow(SQLModel, table=True):
     attempted_at: datetime | None = SQLField(
         default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
     )
+    # Times the row was sent again after an attempt was lost mid-send (its worker died):
+    # each may have put a duplicate e-mail, with the same Message-ID, in the citizen's box.
+    resends: int = 0
 
 
 # Columns added after the table first shipped: added in place to an existing database.
 _ADDED_COLUMNS = {
     "provider_id": "VARCHAR(300)",
     "attempted_at": "TIMESTAMP WITH TIME ZONE",
+    "resends": "INTEGER NOT NULL DEFAULT 0",
 }
+# How long a claimed (`sending`) row belongs to the attempt that claimed it. Longer than any
+# one delivery can take (the SMTP and gateway timeouts), so an attempt still sending is
+# never doubled by its own retry; only a row whose sender is gone is taken over.
+SEND_LEASE_SECONDS = 60.0
 _upgraded: weakref.WeakSet[Engine] = weakref.WeakSet()
 _upgrade_lock = threading.Lock()
 
@@ -345,7 +357,14 @@ def delivery_enabled() -> bool:
 
 
 def _claim(row: OutboxRow) -> bool:
-    """queued/failed/sending -> sending, committed; False when another attempt moved it."""
+    """queued/failed -> sending, or a `sending` row whose lease ran out (its attempt was
+    lost) -> sending again; committed. False when another attempt holds or moved it."""
+    now = datetime.now(UTC)
+    taken_over = row.status == "sending"
+    if taken_over and row.attempted_at is not None:
+        claimed_at = _utc(row.attempted_at)
+        if claimed_at is not None and (now - claimed_at).total_seconds() < SEND_LEASE_SECONDS:
+            return False  # its attempt may still be sending: never send beside it
     stmt = (
         update(OutboxRow)
         .where(
@@ -356,13 +375,21 @@ def _claim(row: OutboxRow) -> bool:
         .values(
             status="sending",
             attempts=row.attempts + 1,
-            attempted_at=datetime.now(UTC),
+            attempted_at=now,
             last_error=None,
+            resends=row.resends + (1 if taken_over else 0),
         )
     )
     with _session() as s:
         claimed = s.exec(stmt).rowcount == 1
         s.commit()
+    if claimed and taken_over:
+        log.warning(
+            "notification %s on %s: its earlier attempt was lost mid-send; sending again "
+            "(an e-mail may arrive twice, with the same Message-ID)",
+            row.id,
+            row.channel,
+        )
     return claimed
 
 
@@ -395,6 +422,13 @@ async def _deliver_row(row: OutboxRow) -> str | None:
     """Deliver one row; None when it is sent, else the short reason it is not."""
     if not await db.run_sync(_claim, row):
         return f"{row.channel}: being delivered by another attempt"
+    # Once claimed, the send and its record finish even if this attempt is cancelled (it
+    # timed out and Temporal told it at its heartbeat): a message that went out is always
+    # recorded `sent`, so the retry does not send it again.
+    return await asyncio.shield(_send_and_record(row))
+
+
+async def _send_and_record(row: OutboxRow) -> str | None:
     settings = get_settings()
     message = delivery.Message(
         key=f"{row.idempotency_key}:{row.channel}",
