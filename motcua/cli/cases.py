@@ -29,12 +29,13 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from motcua import dossier_codes, input_json
+from motcua import dossier_codes, input_json, open_dossiers
 from motcua.settings import get_settings
 from motcua.temporal import connect
 from motcua.workflows.contracts import (
     CaseStart,
     CaseState,
+    CompiledProcedure,
     DecideInput,
     OpenTask,
     ResumeInput,
@@ -236,6 +237,42 @@ async def _start(
     if problem:
         fail(f"--agency: {problem}")
     client = await _client(address, namespace)
+    subject = open_dossiers.subject_key(definition, dossier)
+    if subject is not None:
+
+        async def is_open(code: str) -> bool:
+            try:
+                described = await client.get_workflow_handle(code).describe()
+            except RPCError as e:
+                if e.status == RPCStatusCode.NOT_FOUND:
+                    return False
+                raise
+            return described.status == WorkflowExecutionStatus.RUNNING
+
+        try:
+            await open_dossiers.claim(subject, is_open)
+        except open_dossiers.DossierOpen as e:
+            fail(f"refused: {e}")
+    try:
+        code, custom_queue = await _start_case(client, procedure, members, dossier, channel, prefix)
+    except BaseException:
+        if subject is not None:
+            await open_dossiers.release(subject)
+        raise
+    if subject is not None:
+        await open_dossiers.opened(subject, code)
+    return code, custom_queue
+
+
+async def _start_case(
+    client: Client,
+    procedure: CompiledProcedure,
+    members: dict[str, CompiledProcedure],
+    dossier: dict[str, Any],
+    channel: str,
+    prefix: str,
+) -> tuple[str, bool]:
+    definition = procedure.definition
     queue = get_settings().task_queue
     for _ in range(_CODE_ATTEMPTS):
         code = await asyncio.to_thread(dossier_codes.next_code, prefix)

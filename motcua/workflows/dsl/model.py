@@ -21,6 +21,7 @@ from pydantic import (
     Discriminator,
     Field,
     Tag,
+    model_validator,
 )
 
 IDENT = r"^[a-z_][a-z0-9_]*$"
@@ -440,6 +441,15 @@ class NotificationDecl(Strict):
     template: str
 
 
+class SubjectSpec(Strict):
+    """What a dossier is about, for the one-open-dossier rule (motcua/open_dossiers.py):
+    a kind shared by every procedure about the same thing (a bundle and its member), and
+    the input fields that identify it."""
+
+    kind: str = Field(pattern=IDENT, description="e.g. birth, death")
+    fields: list[str] = Field(min_length=1, description="Input fields naming the subject")
+
+
 class ProcedureDefinition(Strict):
     id: str = Field(pattern=PROCEDURE_ID)
     version: int = Field(ge=1)
@@ -454,6 +464,9 @@ class ProcedureDefinition(Strict):
     )
     roles: list[str] = Field(default_factory=list, description="Roles that may act on tasks")
     input: Schema = Field(default_factory=dict)
+    subject: SubjectSpec | None = Field(
+        None, description="While a dossier about this subject is open, another is refused"
+    )
     prefill: list[CallStep] = Field(
         default_factory=list, description="Registry look-ups run before the form and at start"
     )
@@ -464,6 +477,14 @@ class ProcedureDefinition(Strict):
     output: dict[str, Any] = Field(default_factory=dict)
     documents: dict[str, DocumentDecl] = Field(default_factory=dict)
     notifications: dict[str, NotificationDecl] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _subject_fields_are_inputs(self) -> ProcedureDefinition:
+        if self.subject is not None:
+            unknown = [f for f in self.subject.fields if f not in self.input]
+            if unknown:
+                raise ValueError(f"subject.fields names no input field: {', '.join(unknown)}")
+        return self
 
 
 for _model in (
