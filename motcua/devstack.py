@@ -51,6 +51,10 @@ def say(text: str = "") -> None:
     sys.stdout.flush()
 
 
+RESTART_MIN, RESTART_MAX = 1.0, 30.0  # seconds before a crashed service is started again
+HEALTHY_AFTER = 60.0  # a service that ran this long before dying starts again at once
+
+
 @dataclass
 class Service:
     """One process of the stack: how to run it and how to know it is ready."""
@@ -63,8 +67,15 @@ class Service:
     process: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
     _log: IO[bytes] | None = None
+    # Supervision: a service that stops on its own is started again after `delay` seconds,
+    # doubling up to RESTART_MAX while it keeps dying young (see Stack.watch).
+    restarts: int = 0
+    started_at: float = 0.0
+    delay: float = RESTART_MIN
+    restart_at: float | None = None
 
     def start(self, logs: Path) -> None:
+        self.started_at = time.monotonic()
         self.log_path = logs / f"{self.name}.log"
         self._log = self.log_path.open("ab")
         self._log.write(f"\n==== {time.strftime('%Y-%m-%d %H:%M:%S')} start\n".encode())
@@ -326,16 +337,37 @@ class Stack:
                     )
                 time.sleep(0.2)
 
-    def watch(self) -> int:
+    def watch(self, logs: Path) -> int:
+        """Until Ctrl-C: a service that stops on its own is logged and started again, with
+        backoff, while the others keep running."""
         while not self.stopping:
             for service in self.running:
-                code = service.exit_code()
-                if code is not None:
-                    say(self._died(service, code))
-                    return 1
+                self.supervise(service, logs)
             time.sleep(0.3)
         say(f"{self.signal_name or 'stop'} received")
         return 0
+
+    def supervise(self, service: Service, logs: Path) -> None:
+        code = service.exit_code()
+        if code is None:
+            return
+        now = time.monotonic()
+        if service.restart_at is None:
+            if now - service.started_at >= HEALTHY_AFTER:
+                service.delay = RESTART_MIN  # it had been fine: no reason to wait long
+            service.restart_at = now + service.delay
+            say(self._died(service, code))
+            say(f"restarting {service.name} in {service.delay:.0f} s")
+            service.delay = min(service.delay * 2, RESTART_MAX)
+        elif now >= service.restart_at:
+            if service._log is not None:
+                service._log.close()
+                service._log = None
+            service.start(logs)
+            service.restarts += 1
+            service.restart_at = None
+            pid = service.process.pid if service.process else "?"
+            say(f"{service.name} restarted (pid {pid}, restart {service.restarts})")
 
     def stop_all(self) -> None:
         deadline = time.monotonic() + STOP_TIMEOUT
@@ -375,7 +407,7 @@ def main() -> int:
             return 0
         say()
         say("\n".join(instructions(cfg, stack.running)))
-        return stack.watch()
+        return stack.watch(logs)
     except StartError as e:
         say(f"error: {e}")
         return 1

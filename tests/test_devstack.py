@@ -54,31 +54,45 @@ def launch(tmp_path: Path, port: int, ui_port: int) -> subprocess.Popen[str]:
     )
 
 
+class Output:
+    """Everything the launcher prints, read by one thread for the life of the process."""
+
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        assert proc.stdout is not None
+        self.proc = proc
+        self.lines: list[str] = []
+        stdout = proc.stdout
+        threading.Thread(
+            target=lambda: self.lines.extend(iter(stdout.readline, "")), daemon=True
+        ).start()
+
+    def until(self, marker: str, timeout: float, since: int = 0) -> str:
+        """The output from line `since` on, once it holds `marker`."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            seen = "".join(self.lines[since:])
+            if marker in seen:
+                return seen
+            if self.proc.poll() is not None:
+                time.sleep(1)
+                break
+            time.sleep(0.1)
+        raise AssertionError(
+            f"{marker!r} not printed (exit {self.proc.poll()}); output:\n{''.join(self.lines)}"
+        )
+
+
 def read_until(proc: subprocess.Popen[str], marker: str, timeout: float) -> str:
-    """Everything the launcher printed up to `marker` (a thread reads, so no blocking)."""
-    assert proc.stdout is not None
-    lines: list[str] = []
-    stdout = proc.stdout
-    reader = threading.Thread(target=lambda: lines.extend(iter(stdout.readline, "")), daemon=True)
-    reader.start()
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        seen = "".join(lines)
-        if marker in seen:
-            return seen
-        if proc.poll() is not None:
-            reader.join(2)
-            break
-        time.sleep(0.1)
-    raise AssertionError(f"{marker!r} not printed (exit {proc.poll()}); output:\n{''.join(lines)}")
+    return Output(proc).until(marker, timeout)
 
 
 @pytest.mark.timeout(150)
 def test_devstack_starts_serves_and_stops_all_children(tmp_path: Path) -> None:
     port, ui_port = free_port(), free_port()
     proc = launch(tmp_path, port, ui_port)
+    output = Output(proc)
     try:
-        out = read_until(proc, "Ctrl-C stops everything.", timeout=120)
+        out = output.until("Ctrl-C stops everything.", timeout=120)
         assert f"Temporal      localhost:{port}" in out
         assert f"http://localhost:{ui_port}/" in out
         assert "start procedure_defs/examples/every_step.yaml" in out
