@@ -239,7 +239,8 @@ def services(cfg: Config) -> list[Service]:
     sandbox = Service(
         name="sandbox",
         argv=[sys.executable, "-m", "motcua.sandbox", "--host", HOST]
-        + ["--port", str(cfg.sandbox_port), "--seed", "42", "--citizens", "10000"],
+        + ["--port", str(cfg.sandbox_port), "--seed", "42", "--citizens", "10000"]
+        + ["--journal", str(cfg.data_dir / "sandbox.db")],
         ready=http_ok(f"http://{HOST}:{cfg.sandbox_port}/healthz"),
         ports={"MOTCUA_SANDBOX_PORT": cfg.sandbox_port},
     )

@@ -7,6 +7,7 @@ import logging
 import socket
 import time
 from datetime import date
+from pathlib import Path
 
 import uvicorn
 
@@ -21,10 +22,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--citizens", type=int, default=10_000)
     parser.add_argument("--today", type=date.fromisoformat, default=None, help="YYYY-MM-DD")
+    parser.add_argument(
+        "--journal",
+        type=Path,
+        default=None,
+        help="SQLite file that keeps the writes across restarts",
+    )
     parser.add_argument("--log-level", default="warning")
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    app = create_app(args.seed, args.citizens, args.today)
+    app = create_app(args.seed, args.citizens, args.today, args.journal)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logging.getLogger("motcua.sandbox").info(
         "sandbox: %d citizens (seed %d) generated in %.2f s",

@@ -130,6 +130,8 @@ def write(
                 )
             return answer(seen.status, seen.body, {"Idempotent-Replayed": "true"})
         status, response = apply(sb)
+        payload = body.model_dump(mode="json") if body is not None else None
+        sb.journal_write(request.method, request.url.path, key, payload)
         book.keys[key] = Stored(fp, status, response)
         record(sb, service, key, operation, response)
     return answer(status, response)

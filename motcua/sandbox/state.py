@@ -14,6 +14,7 @@ from typing import Any
 
 from motcua.sandbox import geo
 from motcua.sandbox.data import VN_TZ, World, generate
+from motcua.sandbox.journal import Journal
 
 SERVICES = ("population", "civil-status", "residence", "social-insurance", "health", "gateways")
 
@@ -46,16 +47,37 @@ class ServiceBook:
 
 
 class Sandbox:
-    def __init__(self, seed: int, citizens: int, today: date | None = None) -> None:
+    def __init__(
+        self, seed: int, citizens: int, today: date | None = None, journal: Journal | None = None
+    ) -> None:
         self.seed = seed
         self.size = citizens
         self.fixed_today = today
         self.geo = geo.load()
         self.lock = threading.RLock()
-        self.reset()
+        self.journal = journal
+        self.replaying_at: datetime | None = None  # the clock while the journal is replayed
+        begun = journal.world() if journal is not None else None
+        if begun is not None and begun[:2] == (seed, citizens) and today in (None, begun[2]):
+            # The same world as before the restart; app.create_app replays its writes.
+            self.fixed_today = begun[2]
+            self._generate()
+        else:
+            self.reset()
+
+    def journal_write(self, method: str, path: str, key: str, body: Any) -> None:
+        """Keep an applied write (not while replaying the journal itself)."""
+        if self.journal is not None and self.replaying_at is None:
+            self.journal.append(method, path, key, body, self.now())
 
     def reset(self) -> None:
         """Regenerate the world from the seed and forget every write and fault."""
+        with self.lock:
+            if self.journal is not None:
+                self.journal.begin(self.seed, self.size, self.today())
+            self._generate()
+
+    def _generate(self) -> None:
         with self.lock:
             self.world: World = generate(self.seed, self.size, self.today(), self.geo)
             self.books = {name: ServiceBook(name) for name in SERVICES}
@@ -80,6 +102,8 @@ class Sandbox:
         return self.fixed_today or datetime.now(VN_TZ).date()
 
     def now(self) -> datetime:
+        if self.replaying_at is not None:
+            return self.replaying_at
         now = datetime.now(VN_TZ).replace(microsecond=0)
         if self.fixed_today:
             now = datetime.combine(self.fixed_today, now.timetz())

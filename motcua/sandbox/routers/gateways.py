@@ -57,6 +57,7 @@ def send(request: Request, channel: str, content: dict[str, Any]) -> Response:
         )
         response = {"message_id": message_id, "status": "delivered", "at": at}
         record(sb, SERVICE, key, channel, response)
+        sb.journal_write(request.method, request.url.path, key, content)
     return answer(201, response)
 
 
