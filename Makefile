@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 export UV_PYTHON_PREFERENCE := only-system
 
-.PHONY: run test lint typecheck venv sysdeps histories bench clean
+.PHONY: run test lint typecheck venv sysdeps histories bench chaos clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -69,6 +69,13 @@ bench: venv sysdeps
 
 # Re-record the golden histories replayed by tests/test_replay.py (after a deliberate,
 # patched behaviour change; keep the old files so old cases keep replaying).
+# Bundles while workers are SIGKILLed, Temporal restarts and a registry is down, and
+# malformed inputs: what completed without help, what stalled, duplicates per kind
+# (bench/chaos.py; figures in bench/results/chaos.json, recorded in docs/reliability.md).
+# Takes about a quarter of an hour at the default size; CHAOS_ARGS="--bundles 40" is quicker.
+chaos: venv sysdeps
+	$(BIN)/python bench/chaos.py $(CHAOS_ARGS)
+
 histories: venv
 	$(BIN)/python -m tests.histories.record examples bundles edges
 

@@ -151,7 +151,7 @@ def samples(sb: Sandbox, count: int) -> dict[str, list[Any]]:
 
 
 @router.get("/_admin/samples")
-async def get_samples(request: Request, count: int = Query(5, ge=1, le=100)) -> Response:
+async def get_samples(request: Request, count: int = Query(5, ge=1, le=1000)) -> Response:
     sb = sandbox_of(request)
     with sb.lock:
         return answer(200, samples(sb, count))
