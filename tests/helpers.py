@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
+import yaml
 from temporalio.client import Client, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
@@ -22,11 +23,32 @@ from motcua.workflows.contracts import (
     CompiledProcedure,
     initial_search_attributes,
 )
+from motcua.workflows.dsl.model import ProcedureDefinition
 from motcua.workflows.procedure import ProcedureWorkflow
 from tests import engine_activities
 
 ROOT = Path(__file__).resolve().parent.parent
 T = TypeVar("T")
+
+
+# The head of the small definitions the engine tests write inline (their steps follow).
+TEST_HEADER = """
+id: vn.test.{name}
+version: 1
+title: Thủ tục kiểm thử
+agency: commune
+sla: {{working_days: 5}}
+roles: [officer]
+input:
+  pid: {{type: pid}}
+  scan: {{type: file, required: false}}
+"""
+
+
+def compiled(name: str, body: str, header: str = TEST_HEADER) -> CompiledProcedure:
+    """A definition `vn.test.<name>` from `header` and `body` (YAML), compiled."""
+    text = header.format(name=name) + body
+    return CompiledProcedure.of(ProcedureDefinition.model_validate(yaml.safe_load(text)))
 
 
 def new_worker(client: Client, extra: list[Callable[..., Any]] | None = None) -> Worker:

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
@@ -21,25 +20,13 @@ from motcua.workflows.contracts import (
     CASE_STATUS,
     CaseResult,
     CaseStatus,
-    CompiledProcedure,
     DecideInput,
     ResumeInput,
 )
-from motcua.workflows.dsl.model import ProcedureDefinition
 from motcua.workflows.procedure import CANCELLED_REASON, ProcedureWorkflow
 from tests import engine_activities
-from tests.helpers import new_worker, skip_past, start_case, state_when
+from tests.helpers import compiled, new_worker, skip_past, start_case, state_when
 
-HEADER = """
-id: vn.test.{name}
-version: 1
-title: Thủ tục kiểm thử
-agency: commune
-sla: {{working_days: 5}}
-roles: [officer]
-input:
-  pid: {{type: pid}}
-"""
 DOSSIER = {"pid": "001203000123"}
 REVIEW = """
   - id: review
@@ -55,11 +42,6 @@ def tell(step_id: str, value: str = "{{ reason }}") -> str:
     with: {{value: "{value}"}}
     retry: {{max_attempts: 1}}
 """
-
-
-def compiled(name: str, body: str) -> CompiledProcedure:
-    text = HEADER.format(name=name) + body
-    return CompiledProcedure.of(ProcedureDefinition.model_validate(yaml.safe_load(text)))
 
 
 def decision(action: str) -> DecideInput:

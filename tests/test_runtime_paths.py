@@ -8,39 +8,20 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-import yaml
 from temporalio.client import WorkflowFailureError
 from temporalio.testing import WorkflowEnvironment
 
 from motcua.workflows.contracts import (
     CaseResult,
     CaseStatus,
-    CompiledProcedure,
     DecideInput,
     ResumeInput,
 )
-from motcua.workflows.dsl.model import ProcedureDefinition
 from motcua.workflows.procedure import ProcedureWorkflow
 from tests import engine_activities
-from tests.helpers import new_worker, skip_past, start_case, state_when
+from tests.helpers import compiled, new_worker, skip_past, start_case, state_when
 
-HEADER = """
-id: vn.test.{name}
-version: 1
-title: Thủ tục kiểm thử
-agency: commune
-sla: {{working_days: 5}}
-roles: [officer]
-input:
-  pid: {{type: pid}}
-  scan: {{type: file, required: false}}
-"""
 DOSSIER = {"pid": "001203000123"}
-
-
-def compiled(name: str, body: str) -> CompiledProcedure:
-    text = HEADER.format(name=name) + body
-    return CompiledProcedure.of(ProcedureDefinition.model_validate(yaml.safe_load(text)))
 
 
 def decide(action: str, **kw: Any) -> DecideInput:

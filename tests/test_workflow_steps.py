@@ -6,7 +6,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-import yaml
 from temporalio.client import WorkflowFailureError, WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
@@ -19,9 +18,8 @@ from motcua.workflows.contracts import (
     ResumeInput,
     SupplementInput,
 )
-from motcua.workflows.dsl.model import ProcedureDefinition
 from motcua.workflows.procedure import ProcedureWorkflow
-from tests import engine_activities
+from tests import engine_activities, helpers
 from tests.helpers import new_worker, skip_past, start_case, state_when
 
 HEADER = """
@@ -41,8 +39,7 @@ input:
 
 
 def compiled(name: str, body: str) -> CompiledProcedure:
-    text = HEADER.format(name=name) + body
-    return CompiledProcedure.of(ProcedureDefinition.model_validate(yaml.safe_load(text)))
+    return helpers.compiled(name, body, HEADER)
 
 
 REVIEW = """

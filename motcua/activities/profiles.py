@@ -29,11 +29,16 @@ class CallProfile:
     window: float  # seconds of retrying before the case stalls
 
 
-REGISTRY = CallProfile(timeout=30.0, heartbeat=10.0, window=180.0)
+# The window also holds the time a call waits in the task queue behind a backlog: a chaos
+# run of 200 bundles on two cores kept calendar calls queued for over a minute, so a
+# one-minute window stalled cases that nothing was wrong with. Windows are therefore minutes
+# to an hour: long enough for a backlog, short enough that a real outage reaches an officer
+# the same morning.
+REGISTRY = CallProfile(timeout=30.0, heartbeat=10.0, window=900.0)
 PROFILES: dict[str, CallProfile] = {
-    "calendar.": CallProfile(timeout=10.0, heartbeat=10.0, window=60.0),
-    "documents.": CallProfile(timeout=120.0, heartbeat=10.0, window=600.0),
-    "notify.": CallProfile(timeout=120.0, heartbeat=10.0, window=1800.0),
+    "calendar.": CallProfile(timeout=10.0, heartbeat=10.0, window=600.0),
+    "documents.": CallProfile(timeout=120.0, heartbeat=10.0, window=1800.0),
+    "notify.": CallProfile(timeout=120.0, heartbeat=10.0, window=3600.0),
     "register.": REGISTRY,
 }
 

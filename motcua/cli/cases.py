@@ -150,23 +150,19 @@ def _text_of(value: str, option: str) -> str:
         fail(f"{option}: {path} is not UTF-8 text")
 
 
-def _json(value: str | None, option: str) -> Any:
+def _json(value: str | None, option: str, parse: Callable[[str], Any] = input_json.parse) -> Any:
     """JSON text, or @path of a JSON file, read strictly (motcua.input_json)."""
     if value is None:
         return None
     try:
-        return input_json.parse(_text_of(value, option))
+        return parse(_text_of(value, option))
     except input_json.InputError as e:
         fail(f"{option} {e}")
 
 
 def _json_object(value: str | None, option: str) -> dict[str, Any] | None:
-    if value is None:
-        return None
-    try:
-        return input_json.parse_object(_text_of(value, option))
-    except input_json.InputError as e:
-        fail(f"{option} {e}")
+    data: dict[str, Any] | None = _json(value, option, input_json.parse_object)
+    return data
 
 
 async def _case_call(code: str, address: str, call: Awaitable[T]) -> T:
