@@ -15,6 +15,7 @@ from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError, Wor
 from temporalio.testing import WorkflowEnvironment
 
 from motcua.activities import calendar
+from motcua.activities.profiles import profile_for
 from motcua.cli.cases import render
 from motcua.workflows.contracts import (
     CASE_STATUS,
@@ -161,17 +162,16 @@ async def test_cancelled_case_is_aborted_after_on_abort(local_env: WorkflowEnvir
 
 
 async def test_calendar_failure_stalls_the_case(
-    local_env: WorkflowEnvironment, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    ts_env: WorkflowEnvironment, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    # The calendar file cannot be read: the real activity fails its three attempts.
+    # The calendar file cannot be read: the real activity fails for its whole retry window
+    # (minutes, skipped on the time-skipping server).
     monkeypatch.setattr(calendar, "calendar_path", lambda: tmp_path / "missing.yaml")
-    async with new_worker(local_env.client) as worker:
-        handle = await start_case(
-            local_env.client, worker, compiled("cal", "steps:" + REVIEW), DOSSIER
-        )
-        state = await state_when(
-            handle, lambda s: s.status == CaseStatus.stalled, timeout=timedelta(seconds=60)
-        )
+    client = ts_env.client
+    async with new_worker(client) as worker:
+        handle = await start_case(client, worker, compiled("cal", "steps:" + REVIEW), DOSSIER)
+        await ts_env.sleep(timedelta(seconds=profile_for("calendar.").window + 60))
+        state = await state_when(handle, lambda s: s.status == CaseStatus.stalled)
         [stall] = state.stalls
         assert (stall.step_id, stall.activity) == ("sla", "calendar.add_working_days")
         assert "cannot read calendar file" in stall.error
