@@ -169,8 +169,9 @@ class ProcedureWorkflow:
         it there with that status: no handler runs twice and nothing loops (ADR 0003)."""
         self.book.reason = end.reason
         self.scope["reason"] = end.reason
-        handler = {CaseStatus.rejected: self.definition.on_reject}.get(
-            end.status, self.definition.on_abort if end.status is CaseStatus.aborted else []
+        d = self.definition
+        handler = {CaseStatus.rejected: d.on_reject, CaseStatus.aborted: d.on_abort}.get(
+            end.status, []
         )
         try:
             await self._run_steps(handler)
