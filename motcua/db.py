@@ -21,6 +21,7 @@ import asyncio
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -101,3 +102,9 @@ def dispose_engines() -> None:
         for engine, _ in _engines.values():
             engine.dispose()
         _engines.clear()
+
+
+def utc(moment: datetime) -> datetime:
+    """A datetime read back from the database, in UTC: SQLite hands back naive datetimes,
+    and everything is stored in UTC."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

@@ -35,9 +35,13 @@ def _shown(text: str) -> str:
     return json.dumps(text)
 
 
+def _has_surrogate(text: str) -> bool:
+    return any("\ud800" <= c <= "\udfff" for c in text)
+
+
 def _clean(value: Any, where: str) -> Any:
     if isinstance(value, str):
-        if any("\ud800" <= c <= "\udfff" for c in value):
+        if _has_surrogate(value):
             raise InputError(f"{where or 'the value'} is not valid text (a lone UTF-16 surrogate)")
         return unicodedata.normalize("NFC", value)
     if isinstance(value, list):
@@ -45,7 +49,7 @@ def _clean(value: Any, where: str) -> Any:
     if isinstance(value, dict):
         out: dict[str, Any] = {}
         for key, v in value.items():
-            if any("\ud800" <= c <= "\udfff" for c in key):
+            if _has_surrogate(key):
                 raise InputError(
                     f"a key in {where or 'the object'} is not valid text: {_shown(key)}"
                 )

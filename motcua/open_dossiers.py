@@ -65,10 +65,6 @@ def subject_key(definition: ProcedureDefinition, dossier: dict[str, Any]) -> str
     return f"{spec.kind}:{digest[:64]}"
 
 
-def _utc(at: datetime) -> datetime:
-    return at.replace(tzinfo=UTC) if at.tzinfo is None else at
-
-
 def _try_claim(subject: str) -> OpenDossier | None:
     """Claim `subject`; None when claimed, else the row that holds it."""
     with db.session() as s:
@@ -105,7 +101,7 @@ async def claim(subject: str, is_open: Callable[[str], Awaitable[bool]]) -> None
         if held is None:
             return
         if held.dossier_code is None:
-            age = (datetime.now(UTC) - _utc(held.claimed_at)).total_seconds()
+            age = (datetime.now(UTC) - db.utc(held.claimed_at)).total_seconds()
             if age < CLAIM_GRACE:
                 raise DossierOpen(None)
         elif await is_open(held.dossier_code):

@@ -265,7 +265,7 @@ def _result(req: NotifyInput, rows: list[OutboxRow], replayed: bool) -> NotifyRe
                 status=r.status,
                 address=mask(r.channel, r.address),
                 outbox_id=r.id or 0,
-                at=_utc(r.sent_at or r.attempted_at),
+                at=db.utc(at) if (at := r.sent_at or r.attempted_at) else None,
                 provider_id=r.provider_id,
                 attempts=r.attempts,
                 error=r.last_error if r.status != "sent" else None,
@@ -283,11 +283,6 @@ def outbox(dossier_code: str | None = None) -> list[OutboxRow]:
         if dossier_code is not None:
             query = query.where(OutboxRow.dossier_code == dossier_code)
         return list(s.exec(query).all())
-
-
-def _utc(at: datetime | None) -> datetime | None:
-    # SQLite hands back naive datetimes; every time stored here is UTC.
-    return at.replace(tzinfo=UTC) if at is not None and at.tzinfo is None else at
 
 
 def record_sync(req: NotifyInput) -> tuple[list[OutboxRow], bool]:
@@ -362,8 +357,8 @@ def _claim(row: OutboxRow) -> bool:
     now = datetime.now(UTC)
     taken_over = row.status == "sending"
     if taken_over and row.attempted_at is not None:
-        claimed_at = _utc(row.attempted_at)
-        if claimed_at is not None and (now - claimed_at).total_seconds() < SEND_LEASE_SECONDS:
+        claimed_at = db.utc(row.attempted_at)
+        if (now - claimed_at).total_seconds() < SEND_LEASE_SECONDS:
             return False  # its attempt may still be sending: never send beside it
     stmt = (
         update(OutboxRow)

@@ -114,11 +114,6 @@ class RegisterEntry(BaseModel):
 # ---------------------------------------------------------------- helpers
 
 
-def _utc(moment: datetime) -> datetime:
-    # SQLite hands back naive datetimes; everything is stored in UTC.
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
 def _check_book(book: str) -> None:
     if not re.match(BOOK_PATTERN, book):
         raise ApplicationError(
@@ -162,7 +157,7 @@ def _write_result(row: RegisterEntryRow, replayed: bool) -> WriteResult:
     return WriteResult(
         entry_no=row.entry_no,
         book=row.book,
-        written_at=_utc(row.written_at),
+        written_at=db.utc(row.written_at),
         idempotency_key=row.idempotency_key,
         replayed=replayed,
     )
@@ -243,7 +238,7 @@ def _void(req: VoidInput) -> VoidResult:
             book=row.book,
             entry_no=row.entry_no,
             of_key=row.idempotency_key,
-            voided_at=_utc(row.voided_at),
+            voided_at=db.utc(row.voided_at),
             reason=row.void_reason or "",
             idempotency_key=row.void_key or "",
             replayed=replayed,
@@ -257,9 +252,9 @@ def _entry(row: RegisterEntryRow) -> RegisterEntry:
         entry=row.entry,
         idempotency_key=row.idempotency_key,
         dossier_code=row.dossier_code,
-        written_at=_utc(row.written_at),
+        written_at=db.utc(row.written_at),
         voided=row.voided_at is not None,
-        voided_at=_utc(row.voided_at) if row.voided_at is not None else None,
+        voided_at=db.utc(row.voided_at) if row.voided_at is not None else None,
         void_reason=row.void_reason,
     )
 
