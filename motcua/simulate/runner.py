@@ -84,8 +84,10 @@ RESULT_TIMEOUT = 60.0  # real seconds to wait for the case to end once the steps
 TERMINAL = {"completed", "rejected", "aborted", "failed"}
 SAMPLE_COUNT = 100  # the sandbox's maximum: scenarios pick records by index
 FALLBACK_AGENCY = "MOTCUA-SIM"
-MAX_BACKOFF_SKIP = timedelta(minutes=10)  # longer waits are the scenario's to `advance`
-RETRY_SKIP_STEP = timedelta(seconds=20)  # a step of a failing call's retry window
+RETRY_SKIP_STEP = timedelta(seconds=20)  # the least step through a failing call's window
+# The longest retry window (notify.send) and a bit; longer waits are the scenario's to
+# `advance`.
+MAX_RETRY_SKIP = timedelta(hours=1, minutes=1)
 
 
 class ScenarioFailed(Exception):
@@ -329,12 +331,12 @@ class _Run:
                     due.append(pending.next_attempt_schedule_time.ToDatetime(tzinfo=UTC))
                 elif pending.HasField("last_failure"):
                     # Retrying inside its window; the time-skipping server does not say
-                    # when the next attempt is, so move on by half of what is left of the
-                    # window (the attempts inside it still run, in order).
+                    # when the next attempt is (and under load runs many of them), so move
+                    # to the end of the window: the attempts inside it still run, in order.
                     left = pending.expiration_time.ToDatetime(tzinfo=UTC) - now
-                    due.append(now + max(RETRY_SKIP_STEP, left / 2))
+                    due.append(now + max(RETRY_SKIP_STEP, left + timedelta(seconds=1)))
         soonest = min(due, default=None)
-        if soonest is not None and timedelta(0) < soonest - now <= MAX_BACKOFF_SKIP:
+        if soonest is not None and timedelta(0) < soonest - now <= MAX_RETRY_SKIP:
             await self.env.sleep(soonest - now)
 
     # ------------------------------------------------------------ phases
