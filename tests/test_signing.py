@@ -376,3 +376,55 @@ def test_a_signer_that_declines_leaves_the_unsigned_note(data_dir: Path) -> None
     path = _store_path(data_dir, issued)
     assert documents.UNSIGNED_NOTE in _pdftotext(path)
     assert not signing.verify(path.read_bytes()).signed
+
+
+def test_each_thread_signs_with_its_own_signer(data_dir: Path) -> None:
+    """asn1crypto objects are not thread-safe: a signer (and its certificates) stays in its thread.
+
+    Signing re-encodes the signer's certificates into each CMS; two threads doing it on one
+    shared certificate object corrupted it ("UTCTime value must be a unicode string, not
+    NoneType", seen under load when documents were signed from several activity threads).
+    """
+    import threading
+
+    here = signing._loaded("commune")
+    assert signing._loaded("commune") is here
+    elsewhere: list[object] = []
+    thread = threading.Thread(target=lambda: elsewhere.append(signing._loaded("commune")))
+    thread.start()
+    thread.join()
+    assert elsewhere and elsewhere[0] is not here
+
+
+def test_signing_from_many_threads_at_once(data_dir: Path) -> None:
+    """Eight threads sign at once, every signature verifies (one run in three failed before)."""
+    import threading
+
+    from motcua.activities.pdf import Page, render_pdf
+
+    unsigned = render_pdf(
+        Page("T01-x", "GIẤY KHAI SINH", "- a", "A" * 12, "u", ISSUED, signed=False)
+    )
+    signed: list[bytes] = []
+    errors: list[BaseException] = []
+    start = threading.Barrier(8)
+
+    def sign_some(thread: int) -> None:
+        start.wait()
+        for n in range(6):
+            moment = ISSUED + timedelta(seconds=thread * 10 + n)
+            try:
+                signed.append(
+                    signing.sign(unsigned, ("commune", "province")[n % 2], signing_time=moment)
+                )
+            except BaseException as err:  # noqa: BLE001 - collected and reported below
+                errors.append(err)
+
+    threads = [threading.Thread(target=sign_some, args=(t,)) for t in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors, [repr(err) for err in errors]
+    assert len(signed) == 48
+    assert all(signing.verify(pdf).bottom_line for pdf in signed[::7])

@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import hashlib
+import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -129,16 +130,21 @@ class _Loaded:
     reserve: int
 
 
-_SIGNERS: dict[tuple[str, int, int, int], _Loaded] = {}
+# One cache per thread: asn1crypto objects are not thread-safe. Signing re-encodes the
+# signer's certificates (dump(force=True)) into each CMS, and two threads doing so on one
+# shared certificate object corrupt it mid-encode ("UTCTime value must be a unicode string,
+# not NoneType"): documents are signed from several activity threads at once under load.
+_SIGNERS = threading.local()
 
 
 def _loaded(sign_as: str) -> _Loaded:
-    """The agency's signer, cached per process while its key and certificate are unchanged."""
+    """The agency's signer, cached per thread while its key and certificate are unchanged."""
+    cache: dict[tuple[str, int, int, int], _Loaded] = _SIGNERS.__dict__.setdefault("cache", {})
     key_path, cert_path = pki.ensure_agency(sign_as)
     _, ca_path = pki.ensure_ca()
     stamp = (str(cert_path), cert_path.stat().st_mtime_ns, key_path.stat().st_mtime_ns)
     cache_key = (stamp[0], stamp[1], stamp[2], ca_path.stat().st_mtime_ns)
-    found = _SIGNERS.get(cache_key)
+    found = cache.get(cache_key)
     if found is None:
         try:
             signer = _RsaSigner(key_path.read_bytes(), cert_path, ca_path)
@@ -150,7 +156,7 @@ def _loaded(sign_as: str) -> _Loaded:
         # and signed attributes; a fixed reservation spares pyHanko a dry-run signature.
         # pyHanko counts the reservation in hex digits, two per byte.
         found = _Loaded(signer, cert_path.read_bytes(), 2 * (len(certs) + 1536))
-        _SIGNERS[cache_key] = found
+        cache[cache_key] = found
     return found
 
 
