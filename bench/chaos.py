@@ -231,11 +231,12 @@ def duplicates(stack: Stack, codes: list[str]) -> dict[str, Any]:
         if code.startswith(prefixes)
     )
     outbox = db.execute(
-        "SELECT status, resends, channel, idempotency_key FROM notification_outbox"
+        "SELECT status, resends, channel, idempotency_key, provider_id FROM notification_outbox"
     ).fetchall()
     mine = [r for r in outbox if r[3].startswith(prefixes)]
     mails = [m for m in messages(stack.mail_dir)]
-    by_id = collections.Counter(m.message_id for m in mails)
+    copies = collections.Counter(m.message_id for m in mails)
+    emails = email_duplicates([r for r in mine if r[2] == "email"], copies)
     gateway: dict[str, int] = {}
     for channel in ("sms", "push"):
         sent = http.get(f"/gateways/{channel}/messages").json()
@@ -253,11 +254,30 @@ def duplicates(stack: Stack, codes: list[str]) -> dict[str, Any]:
         "so_far_in_the_run": totals,
         "registry_writes": registry,
         "documents": sum(n - 1 for n in docs.values()),
-        "emails": sum(n - 1 for n in by_id.values()),
-        "emails_resent_after_lost_attempt": sum(r[1] for r in mine if r[2] == "email"),
+        **emails,
         "sms": gateway["sms"],
         "push": gateway["push"],
         "outbox_left_sending": sum(1 for r in mine if r[0] == "sending"),
+    }
+
+
+def email_duplicates(rows: list[Any], copies: collections.Counter[str]) -> dict[str, Any]:
+    """E-mail duplicates in the sink, each attributed to its outbox row by Message-ID (the
+    row's provider reference starts with it). A duplicate is explained when the row records
+    a re-send after a lost attempt (`resends`): the relay had accepted the lost attempt's
+    copy. A re-send whose first copy never reached the relay leaves one copy."""
+    duplicates = explained = resent = 0
+    for _status, resends, _channel, _key, provider_id in rows:
+        message_id = (provider_id or "").split(" ", 1)[0]
+        extra = max(copies.get(message_id, 0) - 1, 0)
+        duplicates += extra
+        explained += min(extra, resends)
+        resent += resends
+    return {
+        "emails": duplicates,
+        "emails_unexplained": duplicates - explained,
+        "emails_resent_after_lost_attempt": resent,
+        "emails_resent_and_delivered_twice": explained,
     }
 
 
@@ -323,7 +343,7 @@ MALFORMED = [
 ]  # fmt: skip
 FIELDS = {"mother_pid": "001190000123", "birth_certificate_no": "GCS-1",
           "child_name": "An", "commune_code": "00001"}  # fmt: skip
-BAD_VALUES = [
+BAD_VALUES: list[tuple[str, Any]] = [
     ("mother_pid", "００１１９００００１２３"), ("mother_pid", "٠٠١١٩٠٠٠٠١٢٣"),
     ("mother_pid", "12"),
     ("mother_pid", ""), ("mother_pid", None), ("mother_pid", 1190000123), ("mother_pid", []),
@@ -423,10 +443,51 @@ async def main() -> None:
         say(json.dumps(results["malformed"]))
     finally:
         stack.down()
+    results["verdict"] = verdict(results)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
     say(f"wrote {args.out}")
+    for check, ok in results["verdict"].items():
+        say(f"{'PASS' if ok else 'FAIL'}  {check}")
+    if not all(results["verdict"].values()):
+        sys.exit(1)
+
+
+def verdict(results: dict[str, Any]) -> dict[str, bool]:
+    """The issue's "done when", one line each."""
+
+    def all_done(phase: dict[str, Any]) -> bool:
+        return bool(phase["completed_without_help"] == phase["bundles"])
+
+    def no_duplicates(phase: dict[str, Any], *, emails: str) -> bool:
+        d = phase["duplicates"]
+        return (
+            not any(d["registry_writes"].values())
+            and d["documents"] == d["sms"] == d["push"] == d["outbox_left_sending"] == 0
+            and d[emails] == 0
+        )
+
+    kills, control = results["kills"], results["control"]
+    return {
+        "under the kills, every bundle completed without an officer": all_done(kills),
+        "under the kills, no duplicate but explained e-mails": no_duplicates(
+            kills, emails="emails_unexplained"
+        ),
+        "control run: every bundle completed, no duplicate of any kind": all_done(control)
+        and no_duplicates(control, emails="emails"),
+        "server restart: every bundle completed": all_done(results["server_restart"]),
+        "60 s registry outage healed without help": all_done(results["registry_outage"]),
+        "malformed inputs: no traceback, none accepted": results["malformed"]["tracebacks"]
+        == results["malformed"]["accepted"]
+        == 0,
+    }
+
+
+def _stop(signum: int, _frame: object) -> None:
+    # SIGTERM (a CI timeout, `kill`) unwinds like Ctrl-C, so the stack is taken down.
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, _stop)
     asyncio.run(main())

@@ -4,19 +4,26 @@ schema (motcua.workflows.dsl.dossier) before it draws a code."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from temporalio.client import WorkflowFailureError
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import WorkflowEnvironment
 
 from motcua import dossier_codes
 from motcua.cli import main
 from motcua.input_json import InputError, parse_object
+from motcua.workflows.contracts import CaseStatus
 from motcua.workflows.dsl import dossier
 from motcua.workflows.dsl.model import FieldSpec
-from tests.helpers import ROOT
+from motcua.workflows.procedure import ProcedureWorkflow
+from tests import engine_activities
+from tests.helpers import ROOT, compiled, new_worker, start_case
 
 DEMO = str(ROOT / "procedure_defs/examples/every_step.yaml")
 GOOD = {
@@ -109,3 +116,27 @@ def test_an_action_needs_a_real_actor(actor: str) -> None:
         assert result.exit_code == 2, result.output  # a usage error, before any server
         assert "Invalid value for '--actor'" in result.output
         assert "Traceback" not in result.output
+
+
+async def test_a_case_started_past_the_checks_refuses_its_dossier(
+    local_env: WorkflowEnvironment,
+) -> None:
+    """A client that talks to Temporal directly skips the CLI's checks: the case checks the
+    dossier itself and fails before any step, naming the fields but not their values."""
+    echo = "\n  - id: hello\n    call: test.echo\n    with: {value: x}\n"
+    procedure = compiled("input_check", f"steps:{echo}")
+    full_width = "００１２０３０００１２３"
+    async with new_worker(local_env.client) as worker:
+        handle = await start_case(
+            local_env.client, worker, procedure, {"pid": full_width, "extra": "Nguyễn Văn A"}
+        )
+        with pytest.raises(WorkflowFailureError) as failed:
+            await asyncio.wait_for(handle.result(), timeout=30)
+        state = await handle.query(ProcedureWorkflow.state)
+    cause = failed.value.cause
+    assert isinstance(cause, ApplicationError) and cause.type == "INPUT_INVALID"
+    assert "pid: must be 12 digits" in cause.message
+    assert "extra: unknown field" in cause.message
+    assert full_width not in cause.message and "Nguyễn" not in cause.message
+    assert state.status == CaseStatus.failed
+    assert not [k for k in engine_activities.CALLS if k.startswith(f"{handle.id}:")]

@@ -36,6 +36,7 @@ with workflow.unsafe.imports_passed_through():
         SupplementInput,
         initial_search_attributes,
     )
+    from motcua.workflows.dsl import dossier as dossier_check
     from motcua.workflows.dsl import model as m
     from motcua.workflows.dsl.expressions import ExpressionError, condition, evaluate
     from motcua.workflows.dsl.walk import child_procedures, walk_definition
@@ -64,6 +65,7 @@ CANCELLED_REASON = "Hồ sơ đã bị hủy"  # the citizen reads this reason
 RETRY_WINDOW_PATCH = "retry-window"  # retried for a window, with heartbeats (profiles.py)
 MEMBER_STATUS_PATCH = "member-reports-status"  # a member tells its bundle when it stalls/waits
 MEMBER_STATUS_SIGNAL = "member_status"
+INPUT_CHECK_PATCH = "input-checked-in-case"  # a dossier that fails the input schema fails
 
 
 def members_of(
@@ -143,6 +145,7 @@ class ProcedureWorkflow:
         d = self.definition
         self.body = asyncio.current_task()
         try:
+            self._check_dossier()
             self.book.due_at = await self._deadline(d.sla, self.book.started_at, "sla")
             self.book.sync_search_attributes()
             self.scope["case"] |= {"received_at": self.book.started_at, "due_at": self.book.due_at}
@@ -162,6 +165,19 @@ class ProcedureWorkflow:
             if self.body is not None:
                 self.body.uncancel()
             return self.ended_by
+
+    def _check_dossier(self) -> None:
+        """The callers check the dossier before a case starts; the case checks it again, so
+        that a start sent to Temporal directly cannot run on input the schema refuses. The
+        problems name fields and rules, never values (no personal data in the record)."""
+        problems = dossier_check.check(self.definition.input, self.start.dossier)
+        if problems and workflow.patched(INPUT_CHECK_PATCH):
+            shown = "; ".join(problems[:10]) + ("; …" if len(problems) > 10 else "")
+            raise CaseEnded(
+                CaseStatus.failed,
+                f"the dossier does not match the input of {self.definition.id}: {shown}",
+                code="INPUT_INVALID",
+            )
 
     async def _end(self, end: CaseEnded) -> CaseResult:
         """End the case as `end` says, after its handler (on_reject or on_abort). A handler
