@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import concurrent.futures
 import json
 import os
 import signal
@@ -365,8 +366,9 @@ def phase_malformed(data_dir: Path) -> dict[str, Any]:
     motcua = str(Path(sys.executable).parent / "motcua")
     env = {**os.environ, "TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}",
            "DATABASE_URL": f"sqlite:///{data_dir / 'malformed.db'}"}  # fmt: skip
-    tracebacks, accepted = 0, 0
-    for i, text in enumerate(inputs):
+
+    def attempt(i: int, text: str) -> str:
+        """stdout and stderr of one refused start (or a sign that it was accepted)."""
         if len(text) > 100_000:  # too long for a command line: the way a big body comes
             big = data_dir / f"malformed-{i}.json"
             big.write_text(text, encoding="utf-8", errors="surrogatepass")
@@ -375,9 +377,12 @@ def phase_malformed(data_dir: Path) -> dict[str, Any]:
             [motcua, "start", str(ROOT / "procedure_defs/civil_status/birth_registration.yaml"),
              "--input", text], env=env, capture_output=True, text=True, errors="replace",
         )  # fmt: skip
-        both = out.stdout + out.stderr
-        tracebacks += "Traceback" in both
-        accepted += out.returncode == 0 or "cannot reach Temporal" in both
+        return ("ACCEPTED " if out.returncode == 0 else "") + out.stdout + out.stderr
+
+    with concurrent.futures.ThreadPoolExecutor(os.cpu_count() or 2) as pool:
+        outputs = list(pool.map(attempt, range(len(inputs)), inputs))
+    tracebacks = sum("Traceback" in out for out in outputs)
+    accepted = sum(out.startswith("ACCEPTED ") or "cannot reach Temporal" in out for out in outputs)
     return {"inputs": len(inputs), "tracebacks": tracebacks, "accepted": accepted}
 
 
