@@ -6,12 +6,16 @@ payload after the pydantic converter has serialised it, so the server, its datab
 Web UI without our codec endpoint, and `temporal workflow show` see only ciphertext.
 
 Wire format of an encrypted payload:
-    metadata  encoding          = b"binary/encrypted"
-              encryption-key-id = b"<key id>"
-    data      nonce (12 random bytes) || AES-GCM(key, nonce, inner payload, aad=key id)
+    metadata  encoding               = b"binary/encrypted"
+              encryption-key-id      = b"<key id>"
+              encryption-compression = b"zlib"   (only when the inner payload is compressed)
+    data      nonce (12 random bytes) || AES-GCM(key, nonce, inner, aad=key id[;zlib])
 where the inner payload is the original `Payload` message serialised with protobuf (its
-own metadata, e.g. `encoding: json/plain`, included). The key id is authenticated as
-associated data, so moving a ciphertext under another key id fails like any tampering.
+own metadata, e.g. `encoding: json/plain`, included), zlib-compressed when it is larger
+than `COMPRESS_ABOVE` bytes and compression saves something (ciphertext does not compress,
+so it must happen before; docs/decisions/0008-compress-then-encrypt.md). The key id and the
+compression flag are authenticated as associated data, so moving a ciphertext under another
+key id, or flipping the flag, fails like any tampering.
 
 Keys (see `load_keyring`):
 - `MOTCUA_CODEC_KEYS="k2:<base64 32 bytes>,k1:<base64 32 bytes>"`: the first key is the
@@ -41,6 +45,7 @@ import re
 import secrets
 import stat
 import tempfile
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,6 +65,14 @@ KEY_FILE_NAME = "codec-keys.json"
 ENCODING = b"binary/encrypted"
 METADATA_ENCODING = "encoding"
 METADATA_KEY_ID = "encryption-key-id"
+METADATA_COMPRESSION = "encryption-compression"
+ZLIB = b"zlib"
+# Below this a payload is stored as it is: zlib's header and a short input save nothing,
+# and most small payloads (a step id, a status) are not worth the CPU.
+COMPRESS_ABOVE = 256
+ZLIB_LEVEL = 6
+# A payload decompresses to at most this (Temporal refuses payloads above 2 MB anyway).
+MAX_INFLATED = 64 * 1024 * 1024
 KEY_BYTES = 32
 NONCE_BYTES = 12
 _TAG_BYTES = 16
@@ -287,12 +300,16 @@ class EncryptionCodec(PayloadCodec):
 
     def encrypt(self, payload: Payload) -> Payload:
         kid = self._ring.active_id
+        inner = payload.SerializeToString()
+        metadata = {METADATA_ENCODING: ENCODING, METADATA_KEY_ID: kid.encode()}
+        if len(inner) > COMPRESS_ABOVE:
+            packed = zlib.compress(inner, ZLIB_LEVEL)
+            if len(packed) < len(inner):
+                inner = packed
+                metadata[METADATA_COMPRESSION] = ZLIB
         nonce = os.urandom(NONCE_BYTES)
-        sealed = self._ciphers[kid].encrypt(nonce, payload.SerializeToString(), kid.encode())
-        return Payload(
-            metadata={METADATA_ENCODING: ENCODING, METADATA_KEY_ID: kid.encode()},
-            data=nonce + sealed,
-        )
+        sealed = self._ciphers[kid].encrypt(nonce, inner, _aad(kid.encode(), metadata))
+        return Payload(metadata=metadata, data=nonce + sealed)
 
     def decrypt(self, payload: Payload) -> Payload:
         if payload.metadata.get(METADATA_ENCODING) != ENCODING:
@@ -315,13 +332,23 @@ class EncryptionCodec(PayloadCodec):
             raise PayloadDecryptionError(
                 f"encrypted payload (key {kid!r}) is truncated: {len(data)} bytes"
             )
+        compression = payload.metadata.get(METADATA_COMPRESSION)
+        if compression not in (None, ZLIB):
+            raise PayloadDecryptionError(
+                f"encrypted payload (key {kid!r}) names an unknown compression "
+                f"{compression[:16].decode('ascii', errors='replace')!r}; "
+                "this worker knows only 'zlib'"
+            )
         try:
-            plain = cipher.decrypt(data[:NONCE_BYTES], data[NONCE_BYTES:], raw_kid)
+            aad = _aad(raw_kid, payload.metadata)
+            plain = cipher.decrypt(data[:NONCE_BYTES], data[NONCE_BYTES:], aad)
         except InvalidTag:
             raise PayloadDecryptionError(
                 f"encrypted payload (key {kid!r}) failed authentication: "
                 "it was altered, or the key with this id is not the one that encrypted it"
             ) from None
+        if compression == ZLIB:
+            plain = _inflate(plain, kid)
         inner = Payload()
         try:
             inner.ParseFromString(plain)
@@ -330,6 +357,28 @@ class EncryptionCodec(PayloadCodec):
                 f"encrypted payload (key {kid!r}) does not hold a payload message"
             ) from None
         return inner
+
+
+def _aad(raw_kid: bytes, metadata: Mapping[str, bytes]) -> bytes:
+    """Associated data: the key id, and the compression flag when there is one (payloads
+    written before compression carry the key id alone, and still decrypt)."""
+    compression = metadata.get(METADATA_COMPRESSION)
+    return raw_kid if compression is None else raw_kid + b";" + compression
+
+
+def _inflate(packed: bytes, kid: str) -> bytes:
+    inflater = zlib.decompressobj()
+    try:
+        plain = inflater.decompress(packed, MAX_INFLATED)
+    except zlib.error:
+        raise PayloadDecryptionError(
+            f"encrypted payload (key {kid!r}) does not hold valid zlib data"
+        ) from None
+    if inflater.unconsumed_tail:
+        raise PayloadDecryptionError(
+            f"encrypted payload (key {kid!r}) inflates to more than {MAX_INFLATED:,} bytes"
+        )
+    return plain
 
 
 def codec_from_settings() -> EncryptionCodec:

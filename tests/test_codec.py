@@ -26,8 +26,10 @@ with workflow.unsafe.imports_passed_through():
     from temporalio.worker import Worker
 
     from motcua.codec import (
+        COMPRESS_ABOVE,
         ENCODING,
         ENV_VAR,
+        METADATA_COMPRESSION,
         METADATA_KEY_ID,
         CodecKeyError,
         CodecRequestError,
@@ -120,6 +122,49 @@ async def test_tampering_is_detected(part: str) -> None:
     with pytest.raises(PayloadDecryptionError, match="failed authentication") as info:
         await c.decode([tampered])
     assert NAME not in str(info.value)
+
+
+async def test_large_payloads_are_compressed_before_encryption() -> None:
+    """A definition or a dossier is mostly repeated text: compressed, then encrypted (ADR
+    0008). The flag is authenticated, so flipping it fails like any other tampering."""
+    c = codec(("k1", K1))
+    big = plain_payload(
+        {"steps": [{"id": f"s{i}", "title": "Báo đã tiếp nhận hồ sơ"} for i in range(200)]}
+    )
+    small = plain_payload("ok")
+    assert len(small.SerializeToString()) <= COMPRESS_ABOVE < len(big.SerializeToString())
+    [sealed_big, sealed_small] = await c.encode([big, small])
+    assert sealed_big.metadata[METADATA_COMPRESSION] == b"zlib"
+    assert len(sealed_big.data) < len(big.SerializeToString()) / 4
+    assert METADATA_COMPRESSION not in sealed_small.metadata
+    assert await c.decode([sealed_big, sealed_small]) == [big, small]
+
+    unflagged = Payload()
+    unflagged.CopyFrom(sealed_big)
+    del unflagged.metadata[METADATA_COMPRESSION]
+    with pytest.raises(PayloadDecryptionError, match="failed authentication"):
+        await c.decode([unflagged])
+    flagged = Payload()
+    flagged.CopyFrom(sealed_small)
+    flagged.metadata[METADATA_COMPRESSION] = b"zlib"
+    with pytest.raises(PayloadDecryptionError, match="failed authentication"):
+        await c.decode([flagged])
+    flagged.metadata[METADATA_COMPRESSION] = b"lz4"
+    with pytest.raises(PayloadDecryptionError, match="unknown compression 'lz4'"):
+        await c.decode([flagged])
+
+
+async def test_payloads_written_before_compression_still_decrypt() -> None:
+    """Histories recorded before compression (key id alone as associated data) replay."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    inner = plain_payload({"x": "y" * 1000})
+    nonce = os.urandom(12)
+    old = Payload(
+        metadata={"encoding": ENCODING, METADATA_KEY_ID: b"k1"},
+        data=nonce + AESGCM(K1).encrypt(nonce, inner.SerializeToString(), b"k1"),
+    )
+    assert await codec(("k1", K1)).decode([old]) == [inner]
 
 
 async def test_truncated_or_unlabelled_ciphertext_is_refused() -> None:
