@@ -50,6 +50,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from temporalio.client import Client  # noqa: E402
 
 from motcua import devstack  # noqa: E402
+from motcua.activities.calendar import snapshot  # noqa: E402
 from motcua.smtp_sink import messages  # noqa: E402
 from motcua.temporal import data_converter  # noqa: E402
 from motcua.workflows.contracts import (  # noqa: E402
@@ -172,7 +173,7 @@ class Run:
                 "head_consent": True,
             }
             start = CaseStart(dossier_code=code, procedure=self.bundle, members=self.members,
-                              dossier=dossier, channel="online")  # fmt: skip
+                              dossier=dossier, channel="online", calendar=snapshot())  # fmt: skip
             await self.client.start_workflow(
                 ProcedureWorkflow.run, start, id=code, task_queue="motcua",
                 search_attributes=initial_search_attributes(code, self.bundle.definition.id),

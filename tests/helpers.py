@@ -25,6 +25,7 @@ from motcua.workflows.contracts import (
 )
 from motcua.workflows.dsl.model import ProcedureDefinition
 from motcua.workflows.procedure import ProcedureWorkflow
+from motcua.workflows.working_days import CalendarSnapshot
 from tests import engine_activities
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -66,10 +67,17 @@ async def start_case(
     *,
     members: dict[str, CompiledProcedure] | None = None,
     code: str | None = None,
+    calendar: CalendarSnapshot | None = None,
 ) -> WorkflowHandle[ProcedureWorkflow, Any]:
+    """Start a case; without `calendar` it asks the calendar activity for its deadlines
+    (which tests can make fail), with one it counts them itself (ADR 0009)."""
     code = code or f"T00.1-261123-{uuid.uuid4().hex[:6]}"
     start = CaseStart(
-        dossier_code=code, procedure=procedure, members=members or {}, dossier=dossier
+        dossier_code=code,
+        procedure=procedure,
+        members=members or {},
+        dossier=dossier,
+        calendar=calendar,
     )
     return await client.start_workflow(
         ProcedureWorkflow.run,

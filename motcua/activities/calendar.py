@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 import threading
-from datetime import date, datetime, time, timedelta, timezone, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -26,6 +26,7 @@ from temporalio import activity
 
 from motcua.activities.base import ActivityInput
 from motcua.settings import get_settings
+from motcua.workflows.working_days import CalendarSnapshot
 
 HHMM = r"^([01]\d|2[0-3]):[0-5]\d$"
 SATURDAY, SUNDAY = 5, 6
@@ -297,6 +298,40 @@ def get_calendar(path: Path | None = None) -> WorkingCalendar:
     with _cache_lock:
         _cache[path] = (stamp, cal)
     return cal
+
+
+# ---------------------------------------------------------------- a case's snapshot
+
+# A case counts its working days itself from this window around its start (ADR 0009); a
+# deadline beyond it (a case open for years) falls back to the activity.
+SNAPSHOT_DAYS_BEFORE = 7
+SNAPSHOT_YEARS = 3
+
+
+def snapshot(start: datetime | None = None, cal: WorkingCalendar | None = None) -> CalendarSnapshot:
+    """The calendar a case starting at `start` (default: now) pins in its start input."""
+    cal = cal or get_calendar()
+    local = cal.local(start or datetime.now(UTC))
+    first = local.date() - timedelta(days=SNAPSHOT_DAYS_BEFORE)
+    last = first + timedelta(days=366 * SNAPSHOT_YEARS)
+    days = (first + timedelta(days=n) for n in range((last - first).days + 1))
+    days_off, saturdays = [], []
+    for day in days:
+        weekend = day.weekday() in (SATURDAY, SUNDAY)
+        if weekend and cal.is_working_day(day):
+            saturdays.append(day)
+        elif not weekend and not cal.is_working_day(day):
+            days_off.append(day)
+    offset = local.utcoffset() or timedelta(0)
+    return CalendarSnapshot(
+        version=cal.version,
+        utc_offset_minutes=int(offset.total_seconds() // 60),
+        office_end=cal.data.office_hours.end,
+        first=first,
+        last=last,
+        days_off=days_off,
+        working_saturdays=saturdays,
+    )
 
 
 # ---------------------------------------------------------------- activities

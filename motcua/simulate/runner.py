@@ -43,7 +43,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from motcua import db, dossier_codes
 from motcua.activities import notifications, signing
-from motcua.activities.calendar import get_calendar, parse_hhmm
+from motcua.activities.calendar import get_calendar, parse_hhmm, snapshot
 from motcua.activities.documents import IssuedDocumentRow
 from motcua.activities.store import get_store
 from motcua.sandbox.process import SandboxProcess
@@ -399,6 +399,7 @@ class _Run:
                 members=self.members,
                 dossier=self.input,
                 channel=self.s.start.channel,
+                calendar=snapshot(self.start),
             )
             try:
                 handle = await self.client.start_workflow(

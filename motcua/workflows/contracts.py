@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 
 from motcua.workflows.dsl.model import ProcedureDefinition
+from motcua.workflows.working_days import CalendarSnapshot
 
 WORKFLOW_TYPE = "ProcedureWorkflow"
 TASK_QUEUE = "motcua"
@@ -79,6 +80,9 @@ class CaseStart(BaseModel):
     dossier: dict[str, Any] = Field(default_factory=dict)
     channel: str = Field("online", description="'online' or the one-stop centre that received it")
     parent: str | None = None
+    calendar: CalendarSnapshot | None = Field(
+        None, description="The working-day calendar pinned at the start (ADR 0009)"
+    )
 
 
 class DecideInput(BaseModel):

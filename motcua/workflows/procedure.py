@@ -40,6 +40,7 @@ with workflow.unsafe.imports_passed_through():
     from motcua.workflows.dsl import model as m
     from motcua.workflows.dsl.expressions import ExpressionError, condition, evaluate
     from motcua.workflows.dsl.walk import child_procedures, walk_definition
+    from motcua.workflows.working_days import add_working_days
 
 CALENDAR_ACTIVITY = "calendar.add_working_days"
 SUPPLEMENT_EXPIRED = "Hết thời hạn bổ sung hồ sơ"  # the citizen reads this reason
@@ -65,6 +66,7 @@ CANCELLED_REASON = "Hồ sơ đã bị hủy"  # the citizen reads this reason
 RETRY_WINDOW_PATCH = "retry-window"  # retried for a window, with heartbeats (profiles.py)
 MEMBER_STATUS_PATCH = "member-reports-status"  # a member tells its bundle when it stalls/waits
 MEMBER_STATUS_SIGNAL = "member_status"
+CALENDAR_IN_CASE_PATCH = "calendar-in-case"  # working days counted from the pinned snapshot
 INPUT_CHECK_PATCH = "input-checked-in-case"  # a dossier that fails the input schema fails
 
 
@@ -480,11 +482,17 @@ class ProcedureWorkflow:
             self.scope["input"] = {**self.scope["input"], **supplement.documents}
 
     async def _deadline(self, sla: m.SLA | None, start: datetime, where: str) -> datetime | None:
-        """The due moment of `sla` counted from `start`, by the calendar activity. If the
-        calendar cannot answer, the case stalls on `where` (the step that needs the date)
-        like any other call, for an officer to retry or abort."""
+        """The due moment of `sla` counted from `start`: from the calendar snapshot the case
+        started with (no trip through the server, ADR 0009), else by the calendar activity.
+        If the calendar cannot answer, the case stalls on `where` (the step that needs the
+        date) like any other call, for an officer to retry or abort."""
         if sla is None:
             return None
+        snap = self.start.calendar
+        if snap is not None and workflow.patched(CALENDAR_IN_CASE_PATCH):
+            due = add_working_days(snap, start, sla.working_days, sla.cutoff)
+            if due is not None:
+                return due
         request = {"start": start, "working_days": sla.working_days, "cutoff": sla.cutoff}
         retry = m.RetrySpec()
         while True:
@@ -553,6 +561,7 @@ class ProcedureWorkflow:
             dossier=evaluate(spec.input, self._view()),
             channel=self.start.channel,
             parent=self.start.dossier_code,
+            calendar=self.start.calendar,  # the bundle's, so its members count alike
         )
         self.book.children[step.id] = CaseStatus.running.value
         try:
