@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from temporalio import workflow
+from temporalio.common import SearchAttributeKey, SearchAttributeUpdate, TypedSearchAttributes
 from temporalio.exceptions import ApplicationError
 
 from motcua.workflows.contracts import (
@@ -84,6 +85,8 @@ class CaseBook:
         self.timeline: list[Event] = []
         self.problems: list[Event] = []  # errors that did not stop the case, for an officer
         self._synced: dict[str, Any] = {}
+        self._coalesce = False  # hold upserts for the workflow's flusher (one per task)
+        self._unsent: dict[str, SearchAttributeUpdate[Any]] = {}
         # Called with each new CaseStatus of an open case (a member tells its bundle).
         self.on_status: Callable[[CaseStatus], None] | None = None
 
@@ -119,6 +122,7 @@ class CaseBook:
         self.open_tasks.clear()  # nobody can act on an ended case (its tasks stay on record)
         self.log(None, status.value, self.reason or "")
         self.sync_search_attributes()
+        self.flush_search_attributes()  # the workflow ends now: no later task to send it
         return CaseResult(
             dossier_code=self.start.dossier_code,
             status=status,
@@ -127,26 +131,49 @@ class CaseBook:
             children=dict(self.children),
         )
 
-    def sync_search_attributes(self) -> None:
-        """Upsert only what changed, so the history gets no redundant events."""
+    def _wanted(self) -> dict[str, tuple[SearchAttributeKey[Any], Any]]:
         agency = next(iter(self.open_tasks.values())).agency if self.open_tasks else None
-        wanted: dict[str, Any] = {
+        return {
             "DossierCode": (DOSSIER_CODE, self.start.dossier_code),
             "ProcedureId": (PROCEDURE_ID, self.start.procedure.definition.id),
             "CaseStatus": (CASE_STATUS, self.status.value),
             "Agency": (AGENCY, agency),
             "DueAt": (DUE_AT, self.due_at),
         }
+
+    def sync_search_attributes(self) -> None:
+        """Upsert only what changed, so the history gets no redundant events."""
         updates = []
-        for name, (key, value) in wanted.items():
+        for name, (key, value) in self._wanted().items():
             if value is not None and self._synced.get(name) != value:
                 self._synced[name] = value
                 updates.append(key.value_set(value))
-        if updates:
+        if updates and self._coalesce:
+            self._unsent.update({u.key.name: u for u in updates})
+        elif updates:
             workflow.upsert_search_attributes(updates)
         status_changed = any(u.key.name == CASE_STATUS.name for u in updates)
         if status_changed and self.final is None and self.on_status is not None:
             self.on_status(self.status)
+
+    def coalesce_search_attributes(self, started_with: TypedSearchAttributes) -> None:
+        """From now on hold changes until `flush_search_attributes`; what the case was
+        started with is not upserted again."""
+        self._coalesce = True
+        for name, (key, _) in self._wanted().items():
+            value = started_with.get(key)
+            if value is not None:
+                self._synced.setdefault(name, value)
+
+    @property
+    def has_unsent_attributes(self) -> bool:
+        return bool(self._unsent)
+
+    def flush_search_attributes(self) -> None:
+        """One upsert with every attribute changed since the last."""
+        if self._unsent:
+            workflow.upsert_search_attributes(list(self._unsent.values()))
+            self._unsent.clear()
 
     # ---------------------------------------------------------------- tasks
 

@@ -68,6 +68,9 @@ MEMBER_STATUS_PATCH = "member-reports-status"  # a member tells its bundle when 
 MEMBER_STATUS_SIGNAL = "member_status"
 CALENDAR_IN_CASE_PATCH = "calendar-in-case"  # working days counted from the pinned snapshot
 INPUT_CHECK_PATCH = "input-checked-in-case"  # a dossier that fails the input schema fails
+# Every change above applies to a case that carries this one marker (ADR 0010). Patches
+# added after it get their own markers again, until the next generation.
+ENGINE_GENERATION = "engine-generation-2026-12"
 
 
 def members_of(
@@ -105,6 +108,8 @@ class ProcedureWorkflow:
         self.ended_by: CaseEnded | None = None  # set when the apology ends the case
         self.reported = CaseStatus.running  # what this member last told its bundle
         self.reports: list[asyncio.Task[None]] = []  # its signals to the bundle
+        self.generation: bool | None = None  # ENGINE_GENERATION's answer, asked once
+        self.flusher: asyncio.Task[None] | None = None
         if start.parent is not None:
             self.book.on_status = self._tell_bundle
 
@@ -113,6 +118,10 @@ class ProcedureWorkflow:
     @workflow.run
     async def run(self, start: CaseStart) -> CaseResult:
         d = self.definition
+        if self._current():
+            # One search-attribute upsert per workflow task, with what changed in it.
+            self.book.coalesce_search_attributes(workflow.info().typed_search_attributes)
+            self.flusher = asyncio.create_task(self._flush_search_attributes())
         self.book.log(None, "received", f"{d.id} v{d.version}")
         self.book.sync_search_attributes()
         cancelled = False
@@ -122,7 +131,7 @@ class ProcedureWorkflow:
             except asyncio.CancelledError:
                 # Temporal cancelled the case (an operator, or its bundle being cancelled):
                 # it is aborted like any other, so its status is final and on_abort runs.
-                if not workflow.patched(CANCEL_PATCH):
+                if not self._patched(CANCEL_PATCH):
                     raise
                 end, cancelled = CaseEnded(CaseStatus.aborted, CANCELLED_REASON), True
             self.body = None  # the steps are over; the apology can no longer stop them
@@ -141,6 +150,26 @@ class ProcedureWorkflow:
             raise asyncio.CancelledError(CANCELLED_REASON)
         return result
 
+    def _current(self) -> bool:
+        """Whether this case was started by this generation of the engine (asked once)."""
+        if self.generation is None:
+            self.generation = workflow.patched(ENGINE_GENERATION)
+        return self.generation
+
+    def _patched(self, change: str) -> bool:
+        """Whether behaviour change `change` applies to this case. A case started by this
+        code carries one marker for every change up to ENGINE_GENERATION: one marker each
+        would cost it a marker and an upsert of TemporalChangeVersion per change it meets.
+        A case started before asks each patch, exactly as it did (ADR 0010)."""
+        return self._current() or workflow.patched(change)
+
+    async def _flush_search_attributes(self) -> None:
+        """Upsert what changed once the workflow task's work is done: the condition is
+        checked only when every other coroutine of the task waits."""
+        while True:
+            await workflow.wait_condition(lambda: self.book.has_unsent_attributes)
+            self.book.flush_search_attributes()
+
     async def _run_body(self) -> CaseEnded | None:
         """The procedure itself: its deadline, the apology beside it, prefill and steps.
         Returns how the case ended early, or None when every step ran."""
@@ -151,7 +180,7 @@ class ProcedureWorkflow:
             self.book.due_at = await self._deadline(d.sla, self.book.started_at, "sla")
             self.book.sync_search_attributes()
             self.scope["case"] |= {"received_at": self.book.started_at, "due_at": self.book.due_at}
-            if d.apology is not None and workflow.patched(APOLOGY_PATCH):
+            if d.apology is not None and self._patched(APOLOGY_PATCH):
                 self.apology = asyncio.create_task(self._apology_guarded(d.apology))
             await self._run_steps(d.prefill)
             await self._run_steps(d.steps)
@@ -173,7 +202,7 @@ class ProcedureWorkflow:
         that a start sent to Temporal directly cannot run on input the schema refuses. The
         problems name fields and rules, never values (no personal data in the record)."""
         problems = dossier_check.check(self.definition.input, self.start.dossier)
-        if problems and workflow.patched(INPUT_CHECK_PATCH):
+        if problems and self._patched(INPUT_CHECK_PATCH):
             shown = "; ".join(problems[:10]) + ("; …" if len(problems) > 10 else "")
             raise CaseEnded(
                 CaseStatus.failed,
@@ -194,7 +223,7 @@ class ProcedureWorkflow:
         try:
             await self._run_steps(handler)
         except CaseEnded as inner:
-            if not workflow.patched(HANDLER_GUARD_PATCH):
+            if not self._patched(HANDLER_GUARD_PATCH):
                 raise  # before the guard: the workflow task failed, again and again
             self.book.log(None, "handler_ended", f"{end.status.value} -> {inner.status.value}")
             end = inner
@@ -212,7 +241,7 @@ class ProcedureWorkflow:
         try:
             await self._apology(spec)
         except CaseEnded as end:
-            if not workflow.patched(APOLOGY_ERRORS_PATCH):
+            if not self._patched(APOLOGY_ERRORS_PATCH):
                 raise
             if self.body is None:  # the case is ending already, in its handler
                 self.book.problem("apology", f"{end.status.value}: {end.reason}")
@@ -220,7 +249,7 @@ class ProcedureWorkflow:
             self.ended_by = end
             self.body.cancel()
         except Exception as e:  # noqa: BLE001 - recorded for an officer, the case goes on
-            if not workflow.patched(APOLOGY_ERRORS_PATCH):
+            if not self._patched(APOLOGY_ERRORS_PATCH):
                 raise
             self.book.problem("apology", f"{type(e).__name__}: {e}")
 
@@ -333,7 +362,7 @@ class ProcedureWorkflow:
             call.with_ = {**call.with_, "template": decl.template}
             if isinstance(step, m.DocumentStep) and not call.with_.get("title"):
                 call.with_["title"] = decl.title
-        if isinstance(step, m.DocumentStep) and workflow.patched(ISSUED_AT_PATCH):
+        if isinstance(step, m.DocumentStep) and self._patched(ISSUED_AT_PATCH):
             # The workflow clock dates (and signs) the document, so a retried activity
             # produces the same bytes.
             data = {"issued_at": workflow.now().isoformat(), **call.with_["data"]}
@@ -378,7 +407,7 @@ class ProcedureWorkflow:
             backoff_coefficient=retry.backoff,
             maximum_interval=timedelta(seconds=retry.max_interval),
         )
-        if not workflow.patched(RETRY_WINDOW_PATCH):
+        if not self._patched(RETRY_WINDOW_PATCH):
             policy.maximum_attempts = retry.max_attempts or 3
             return await workflow.execute_activity(
                 name, args, start_to_close_timeout=timedelta(seconds=timeout or 30.0),
@@ -412,7 +441,7 @@ class ProcedureWorkflow:
         02 and notice, not round 1's handed back)."""
         key = f"{self.start.dossier_code}:{step_id}"
         run = self.runs.get(step_id, 1)
-        if run > 1 and workflow.patched(RUN_KEY_PATCH):
+        if run > 1 and self._patched(RUN_KEY_PATCH):
             key += f"#{run}"
         return key
 
@@ -489,7 +518,7 @@ class ProcedureWorkflow:
         if sla is None:
             return None
         snap = self.start.calendar
-        if snap is not None and workflow.patched(CALENDAR_IN_CASE_PATCH):
+        if snap is not None and self._patched(CALENDAR_IN_CASE_PATCH):
             due = add_working_days(snap, start, sla.working_days, sla.cutoff)
             if due is not None:
                 return due
@@ -500,7 +529,7 @@ class ProcedureWorkflow:
                 answer = await self._activity(CALENDAR_ACTIVITY, request, 10.0, retry)
                 return datetime.fromisoformat(answer["due"])
             except ActivityError as e:
-                if not workflow.patched(CALENDAR_STALL_PATCH):
+                if not self._patched(CALENDAR_STALL_PATCH):
                     raise
                 error = str(e.cause or e)
                 await self._stall(where, CALENDAR_ACTIVITY, error, retry.max_attempts or 0, False)
@@ -552,7 +581,7 @@ class ProcedureWorkflow:
         member = self.start.members[spec.id]
         code = f"{self.start.dossier_code}.{step.id}"
         members = self.start.members
-        if workflow.patched(LEAN_CHILD_PATCH):
+        if self._patched(LEAN_CHILD_PATCH):
             members = members_of(member, members)
         child = CaseStart(
             dossier_code=code,
@@ -613,7 +642,7 @@ class ProcedureWorkflow:
     def _tell_bundle(self, status: CaseStatus) -> None:
         """A member case tells its bundle each time it starts or stops being stalled or
         waiting, so the bundle's status shows it (ADR 0007)."""
-        if status == self.reported or not workflow.patched(MEMBER_STATUS_PATCH):
+        if status == self.reported or not self._patched(MEMBER_STATUS_PATCH):
             return
         self.reported = status
         assert self.start.parent is not None

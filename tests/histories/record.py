@@ -32,8 +32,10 @@ HERE = Path(__file__).resolve().parent
 # cases started before the change must keep replaying.
 # v3: a step run again gets its own idempotency key; v4: a member case starts with its own
 # members only, and the ways a case ends (handlers, apology, cancellation); v5: a member
-# reports its status to its bundle, and calls retry for a window with heartbeats.
-GENERATION = "v5"
+# reports its status to its bundle, and calls retry for a window with heartbeats; v6: one
+# engine-generation marker for every change, working days counted in the case, search
+# attributes upserted once per workflow task, payloads compressed.
+GENERATION = "v6"
 
 
 async def save(client: Client, handle: WorkflowHandle, name: str) -> WorkflowHistory:
