@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
+from collections import OrderedDict
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
@@ -67,6 +69,30 @@ class CompiledProcedure(BaseModel):
             separators=(",", ":"),
         )
         return cls(definition=definition, hash=hashlib.sha256(canonical.encode()).hexdigest())
+
+
+# Definitions shared by the cases on this worker, by content hash (the workflow sandbox
+# passes this module through, so every case sees one table). Bounded: a worker serving
+# many versions keeps the most recent.
+_SHARED: OrderedDict[str, CompiledProcedure] = OrderedDict()
+SHARED_DEFINITIONS = 256
+_SHARED_LOCK = threading.Lock()
+
+
+def shared(procedure: CompiledProcedure) -> CompiledProcedure:
+    """The worker's one copy of `procedure`: thousands of cached cases of one procedure hold
+    one definition instead of one each. Only an equal definition is shared (compared, not
+    trusted by its hash), so a case runs exactly what its start input says either way."""
+    with _SHARED_LOCK:  # workflow tasks run in several threads
+        found = _SHARED.get(procedure.hash)
+        if found is not None and found.definition == procedure.definition:
+            _SHARED.move_to_end(procedure.hash)
+            return found
+        if found is None:
+            _SHARED[procedure.hash] = procedure
+            if len(_SHARED) > SHARED_DEFINITIONS:
+                _SHARED.popitem(last=False)
+        return procedure
 
 
 class CaseStart(BaseModel):

@@ -35,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
         ResumeInput,
         SupplementInput,
         initial_search_attributes,
+        shared,
     )
     from motcua.workflows.dsl import dossier as dossier_check
     from motcua.workflows.dsl import model as m
@@ -93,6 +94,9 @@ class ProcedureWorkflow:
     @workflow.init
     def __init__(self, start: CaseStart) -> None:
         self.start = start
+        # One copy per worker of each definition (and member), not one per cached case.
+        start.procedure = shared(start.procedure)
+        start.members = {name: shared(member) for name, member in start.members.items()}
         self.definition = start.procedure.definition
         self.book = CaseBook(start)
         declared = {name: spec.default for name, spec in self.definition.input.items()}
