@@ -1,7 +1,9 @@
 """The activities a worker registers, by the name YAML `call:` uses.
 
-This is the one string-keyed path from YAML to code. The validator checks every `call:`
-against it before a case starts; the worker registers exactly this list.
+This is the one string-keyed path from YAML to code. The worker registers exactly this
+list; the validator checks every `call:` against the same names and arguments written out
+in motcua.activities.signatures (importing the activities is slow), which a test keeps equal
+to this catalogue.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from pydantic import BaseModel
 from temporalio import activity
 
 from motcua.activities import calendar, documents, notifications, register, registries
+from motcua.activities.base import IMPLICIT_FIELDS
+from motcua.activities.signatures import Argument
 
 
 @dataclass(frozen=True)
@@ -24,6 +28,17 @@ class ActivitySpec:
     fn: Callable[..., Any]
     input_model: type[BaseModel] | None
     output_model: type[BaseModel] | None
+
+    @property
+    def arguments(self) -> tuple[Argument, ...] | None:
+        """The `with:` keys of the input model, without the fields the workflow fills in."""
+        if self.input_model is None:
+            return None
+        return tuple(
+            Argument(f.alias or n, f.is_required())
+            for n, f in self.input_model.model_fields.items()
+            if n not in IMPLICIT_FIELDS
+        )
 
 
 def _spec(fn: Callable[..., Any]) -> ActivitySpec:

@@ -1,27 +1,105 @@
-"""The `motcua` command: analysts' and officers' tools on the command line."""
+"""The `motcua` command: analysts' and officers' tools on the command line.
+
+Commands are imported when they run or show their own help, not when `motcua` starts: the
+case commands need Temporal's SDK and SQLAlchemy, seconds to import, which `motcua --help`
+or `motcua validate` have no use for. `motcua --help` lists them from COMMANDS, which keeps
+each command's one-line help (tests/test_cli_startup.py checks it against the command).
+"""
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
+from collections.abc import Mapping
+from typing import Any
 
 import click
 
-from motcua.cli import cases, graph, paperwork, pki, schema, simulate, validate
+# name -> ("module:attribute" of the click command, its one-line help as `--help` lists it)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "validate": (
+        "motcua.cli.validate:validate",
+        "Validate procedure definitions (files, or folders searched for *.yaml).",
+    ),
+    "graph": ("motcua.cli.graph:graph", "Draw the procedure in FILE as a flowchart."),
+    "schema": ("motcua.cli.schema:schema", "Write the JSON Schema of the procedure language."),
+    "pki": ("motcua.cli.pki:pki", "Development CA and agency signing certificates (data_dir/pki)."),
+    "start": (
+        "motcua.cli.cases:start",
+        "Start a case of the procedure in FILE with the dossier given by --input.",
+    ),
+    "decide": (
+        "motcua.cli.cases:decide",
+        "Decide the open task STEP of case CODE with ACTION (approve, reject, ...).",
+    ),
+    "resume": (
+        "motcua.cli.cases:resume",
+        "Resume the stalled STEP of case CODE: retry, provide its result, skip it, or abort.",
+    ),
+    "supplement": (
+        "motcua.cli.cases:supplement",
+        "Supplement case CODE, sent back to the citizen at task STEP; the task reopens.",
+    ),
+    "show": (
+        "motcua.cli.cases:show",
+        "Show case CODE: status, open tasks, stalls, decisions and a history summary.",
+    ),
+    "simulate": (
+        "motcua.cli.simulate:simulate",
+        "Run SCENARIO files (or every *.yaml under folders) and report every check.",
+    ),
+    "describe": (
+        "motcua.cli.simulate:describe",
+        "Explain PROCEDURE (an id such as vn.birth_registration, or a YAML file) for people: "
+        "legal facts, deadline, the fields a citizen must type after pre-fill, steps, results.",
+    ),
+    "control-sheet": (
+        "motcua.cli.paperwork:control_sheet",
+        "Process-control sheet of case CODE: one row per hand-off, early/on time/overdue.",
+    ),
+    "portal-status": (
+        "motcua.cli.paperwork:portal_status_command",
+        "National portal status code (1-10) of case CODE.",
+    ),
+}
 
 
-@click.group()
+class LazyGroup(click.Group):
+    """A group whose commands, given as "module:attribute", are imported on first use."""
+
+    def __init__(
+        self, *args: Any, lazy_commands: Mapping[str, tuple[str, str]], **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy_commands = dict(lazy_commands)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy_commands})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.commands or cmd_name not in self.lazy_commands:
+            return super().get_command(ctx, cmd_name)
+        module, _, attribute = self.lazy_commands[cmd_name][0].partition(":")
+        command = getattr(importlib.import_module(module), attribute)
+        if not isinstance(command, click.Command):
+            raise TypeError(f"{module}:{attribute} is not a click command")
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # Click's own listing, run on stand-ins that carry only the one-line help: shortening
+        # a command's first sentence to the terminal's width gives what its full help would.
+        listing = click.Group(commands=dict(self.commands))
+        for name, (_, short) in self.lazy_commands.items():
+            if name not in self.commands:
+                listing.add_command(click.Command(name, help=short))
+        listing.format_commands(ctx, formatter)
+
+
+@click.group(cls=LazyGroup, lazy_commands=COMMANDS)
 @click.version_option(package_name="motcua")
 def main() -> None:
     """motcua: Vietnam's administrative procedures as durable workflows."""
-
-
-main.add_command(validate.validate)
-main.add_command(graph.graph)
-main.add_command(schema.schema)
-main.add_command(pki.pki)
-for command in [*cases.COMMANDS, *simulate.COMMANDS, *paperwork.COMMANDS]:
-    main.add_command(command)
 
 
 def run() -> None:

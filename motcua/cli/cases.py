@@ -4,6 +4,9 @@ They talk to the server at TEMPORAL_ADDRESS (or `--address`) in TEMPORAL_NAMESPA
 `--namespace`); `start` puts the case on MOTCUA_TASK_QUEUE. Every failure prints what was
 wrong and what to do, and exits with status 1; no traceback reaches the terminal.
 Messages never repeat a dossier's values (they may be personal data).
+
+Temporal's SDK, SQLAlchemy (dossier codes) and the workflow are imported by the functions
+that use them, so a command refused on its arguments answers without loading them.
 """
 
 from __future__ import annotations
@@ -14,39 +17,17 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
-from temporalio.api.enums.v1 import EventType
-from temporalio.client import (
-    Client,
-    WorkflowExecutionStatus,
-    WorkflowHandle,
-    WorkflowQueryFailedError,
-    WorkflowUpdateFailedError,
-)
-from temporalio.common import WorkflowIDReusePolicy
-from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
-from temporalio.service import RPCError, RPCStatusCode
 
-from motcua import dossier_codes, input_json, open_dossiers
+from motcua import input_json
 from motcua.settings import get_settings
-from motcua.temporal import connect
-from motcua.workflows.contracts import (
-    CaseStart,
-    CaseState,
-    CompiledProcedure,
-    DecideInput,
-    OpenTask,
-    ResumeInput,
-    Stall,
-    SupplementInput,
-    initial_search_attributes,
-)
-from motcua.workflows.dsl import dossier as dossier_check
-from motcua.workflows.dsl.compile import load_bundle
-from motcua.workflows.dsl.diagnostics import DefinitionError
-from motcua.workflows.procedure import OPEN_STATUSES, ProcedureWorkflow
+
+if TYPE_CHECKING:
+    from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+
+    from motcua.workflows.contracts import CaseState, CompiledProcedure, OpenTask, Stall
 
 T = TypeVar("T")
 RPC_TIMEOUT = timedelta(seconds=15)
@@ -85,6 +66,8 @@ def _namespace(namespace: str | None) -> str:
 
 
 async def _client(address: str, namespace: str) -> Client:
+    from motcua.temporal import connect
+
     try:
         return await asyncio.wait_for(connect(address, namespace), timeout=20)
     except (RuntimeError, OSError, TimeoutError) as e:
@@ -106,12 +89,16 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
     except CliError as e:
         click.echo(f"error: {e}", err=True)
         raise SystemExit(1) from None
-    except RPCError as e:
-        click.echo(f"error: Temporal refused the request ({e.status.name}): {e.message}", err=True)
-        raise SystemExit(1) from None
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         raise SystemExit(130) from None
+    except Exception as e:
+        from temporalio.service import RPCError
+
+        if not isinstance(e, RPCError):
+            raise
+        click.echo(f"error: Temporal refused the request ({e.status.name}): {e.message}", err=True)
+        raise SystemExit(1) from None
 
 
 def server_options(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -130,6 +117,8 @@ def server_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 def _account(ctx: click.Context, param: click.Parameter, value: str) -> str:
     """An account id as recorded with an action: not empty, clean text, no spaces around."""
+    from motcua.workflows.dsl import dossier as dossier_check
+
     value = value.strip()
     problem = dossier_check.text_problem(value) if value else "must not be empty"
     if problem:
@@ -167,6 +156,8 @@ def _json_object(value: str | None, option: str) -> dict[str, Any] | None:
 
 async def _case_call(code: str, address: str, call: Awaitable[T]) -> T:
     """Await a call on case `code`, explaining the usual RPC failures."""
+    from temporalio.service import RPCError, RPCStatusCode
+
     try:
         return await call
     except RPCError as e:
@@ -183,6 +174,8 @@ async def _case_call(code: str, address: str, call: Awaitable[T]) -> T:
 
 
 def _refusal(e: WorkflowUpdateFailedError) -> str:
+    from temporalio.exceptions import ApplicationError
+
     cause = e.cause
     if isinstance(cause, ApplicationError):
         return cause.message
@@ -190,11 +183,13 @@ def _refusal(e: WorkflowUpdateFailedError) -> str:
 
 
 def _vn(moment: datetime | None) -> str:
+    from motcua.dossier_codes import VIETNAM
+
     if moment is None:
         return "-"
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(dossier_codes.VIETNAM).strftime("%d/%m/%Y %H:%M (giờ Việt Nam)")
+    return moment.astimezone(VIETNAM).strftime("%d/%m/%Y %H:%M (giờ Việt Nam)")
 
 
 def _status(value: str) -> str:
@@ -212,6 +207,14 @@ async def _start(
     address: str,
     namespace: str,
 ) -> tuple[str, bool]:
+    from temporalio.client import WorkflowExecutionStatus
+    from temporalio.service import RPCError, RPCStatusCode
+
+    from motcua import dossier_codes, open_dossiers
+    from motcua.workflows.dsl import dossier as dossier_check
+    from motcua.workflows.dsl.compile import load_bundle
+    from motcua.workflows.dsl.diagnostics import DefinitionError
+
     try:
         procedure, members = load_bundle(file)
     except DefinitionError as e:
@@ -268,6 +271,15 @@ async def _start_case(
     channel: str,
     prefix: str,
 ) -> tuple[str, bool]:
+    from temporalio.common import WorkflowIDReusePolicy
+    from temporalio.exceptions import WorkflowAlreadyStartedError
+    from temporalio.service import RPCError
+
+    from motcua import dossier_codes
+    from motcua.activities.calendar import snapshot as calendar_snapshot
+    from motcua.workflows.contracts import CaseStart, initial_search_attributes
+    from motcua.workflows.procedure import ProcedureWorkflow
+
     definition = procedure.definition
     queue = get_settings().task_queue
     for _ in range(_CODE_ATTEMPTS):
@@ -278,6 +290,7 @@ async def _start_case(
             members=members,
             dossier=dossier,
             channel=channel,
+            calendar=calendar_snapshot(),
         )
         try:
             await client.start_workflow(
@@ -366,6 +379,8 @@ def start(
 
 
 async def _update(code: str, address: str, namespace: str, update: Any, arg: Any) -> Any:
+    from temporalio.client import WorkflowUpdateFailedError
+
     client = await _client(address, namespace)
     handle: WorkflowHandle[Any, Any] = client.get_workflow_handle(code)
     try:
@@ -412,6 +427,9 @@ def decide(
     """
 
     async def go() -> Any:
+        from motcua.workflows.contracts import DecideInput
+        from motcua.workflows.procedure import ProcedureWorkflow
+
         decision = DecideInput(
             step_id=step,
             action=action,
@@ -456,6 +474,9 @@ def resume(
     """Resume the stalled STEP of case CODE: retry, provide its result, skip it, or abort."""
 
     async def go() -> Any:
+        from motcua.workflows.contracts import ResumeInput
+        from motcua.workflows.procedure import ProcedureWorkflow
+
         req = ResumeInput(
             step_id=step,
             action=action,
@@ -500,6 +521,9 @@ def supplement(
     """Supplement case CODE, sent back to the citizen at task STEP; the task reopens."""
 
     async def go() -> Any:
+        from motcua.workflows.contracts import SupplementInput
+        from motcua.workflows.procedure import ProcedureWorkflow
+
         req = SupplementInput(
             step_id=step,
             actor=actor,
@@ -518,6 +542,12 @@ def supplement(
 
 
 async def _show(code: str, address: str, namespace: str) -> tuple[CaseState, dict[str, Any]]:
+    from temporalio.api.enums.v1 import EventType
+    from temporalio.client import WorkflowExecutionStatus, WorkflowQueryFailedError
+    from temporalio.service import RPCError
+
+    from motcua.workflows.procedure import OPEN_STATUSES, ProcedureWorkflow
+
     client = await _client(address, namespace)
     handle: WorkflowHandle[Any, Any] = client.get_workflow_handle(code)
     description = await _case_call(code, address, handle.describe(rpc_timeout=RPC_TIMEOUT))

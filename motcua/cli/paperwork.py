@@ -2,7 +2,8 @@
 
 They query the case's `state` the way `motcua show` does (see motcua/cli/cases.py) and
 derive the paperwork with `motcua.paperwork`. Register with
-`for command in paperwork.COMMANDS: main.add_command(command)`.
+`for command in paperwork.COMMANDS: main.add_command(command)`. Temporal's SDK, the workflow
+and the paperwork are imported when a command runs (motcua.cli.cases says why).
 """
 
 from __future__ import annotations
@@ -10,10 +11,9 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from temporalio.client import WorkflowHandle, WorkflowQueryFailedError
 
 from motcua.cli.cases import (
     RPC_TIMEOUT,
@@ -25,18 +25,18 @@ from motcua.cli.cases import (
     fail,
     server_options,
 )
-from motcua.paperwork.control_sheet import (
-    build_control_sheet,
-    render_markdown,
-    render_pdf,
-    render_text,
-)
-from motcua.paperwork.portal import PORTAL_STATUS_VI, portal_status
-from motcua.workflows.contracts import CaseState
-from motcua.workflows.procedure import ProcedureWorkflow
+
+if TYPE_CHECKING:
+    from temporalio.client import WorkflowHandle
+
+    from motcua.workflows.contracts import CaseState
 
 
 async def _state(code: str, address: str, namespace: str) -> CaseState:
+    from temporalio.client import WorkflowQueryFailedError
+
+    from motcua.workflows.procedure import ProcedureWorkflow
+
     client = await _client(address, namespace)
     handle: WorkflowHandle[Any, Any] = client.get_workflow_handle(code)
     try:
@@ -68,6 +68,13 @@ def control_sheet(
     namespace: str | None,
 ) -> None:
     """Process-control sheet of case CODE: one row per hand-off, early/on time/overdue."""
+    from motcua.paperwork.control_sheet import (
+        build_control_sheet,
+        render_markdown,
+        render_pdf,
+        render_text,
+    )
+
     state = _run(_state(code, _address(address), _namespace(namespace)))
     sheet = build_control_sheet(state, now=datetime.now(UTC))
     if pdf_path is not None:
@@ -88,6 +95,8 @@ def portal_status_command(
     code: str, as_json: bool, address: str | None, namespace: str | None
 ) -> None:
     """National portal status code (1-10) of case CODE."""
+    from motcua.paperwork.portal import PORTAL_STATUS_VI, portal_status
+
     state = _run(_state(code, _address(address), _namespace(namespace)))
     value = portal_status(state)
     if as_json:

@@ -11,15 +11,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from motcua.activities.registry import ActivitySpec
+from motcua.activities.signatures import Signature
 from motcua.settings import get_settings
-from motcua.workflows.contracts import CompiledProcedure
 from motcua.workflows.dsl.diagnostics import DataPath, DefinitionError, Diagnostic
 from motcua.workflows.dsl.loader import Positions, load_yaml
 from motcua.workflows.dsl.model import ProcedureDefinition
 from motcua.workflows.dsl.validation import validate_definition
 from motcua.workflows.dsl.walk import child_procedures
+
+if TYPE_CHECKING:
+    # Temporal's SDK, which contracts imports, is slow to import and checking needs none of it.
+    from motcua.workflows.contracts import CompiledProcedure
 
 SKIPPED_DIRS = frozenset({"calendars", "templates"})
 
@@ -97,7 +101,7 @@ def load_catalogue(root: Path) -> dict[str, tuple[Path, ProcedureDefinition]]:
 def check_file(
     path: Path,
     *,
-    activities: Mapping[str, ActivitySpec] | None = None,
+    activities: Mapping[str, Signature] | None = None,
     procedures: Mapping[str, ProcedureDefinition] | None = None,
 ) -> tuple[ProcedureDefinition | None, list[Diagnostic], Positions]:
     """Load and validate one file; never raises."""
@@ -120,10 +124,12 @@ def _catalogue(root: Path | None) -> dict[str, tuple[Path, ProcedureDefinition]]
 def load_procedure(
     path: Path,
     *,
-    activities: Mapping[str, ActivitySpec] | None = None,
+    activities: Mapping[str, Signature] | None = None,
     root: Path | None = None,
 ) -> CompiledProcedure:
     """Compile one file; DefinitionError lists every problem found in it."""
+    from motcua.workflows.contracts import CompiledProcedure
+
     procedures = {pid: defn for pid, (_, defn) in _catalogue(root).items()}
     defn, diagnostics, _ = check_file(path, activities=activities, procedures=procedures)
     if diagnostics or defn is None:
@@ -160,10 +166,12 @@ def cycles(
 def load_bundle(
     path: Path,
     *,
-    activities: Mapping[str, ActivitySpec] | None = None,
+    activities: Mapping[str, Signature] | None = None,
     root: Path | None = None,
 ) -> tuple[CompiledProcedure, dict[str, CompiledProcedure]]:
     """Compile a procedure and every child procedure it starts, transitively, by id."""
+    from motcua.workflows.contracts import CompiledProcedure
+
     known = _catalogue(root)
     procedures = {pid: defn for pid, (_, defn) in known.items()}
     defn, diagnostics, _ = check_file(path, activities=activities, procedures=procedures)

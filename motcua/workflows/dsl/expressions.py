@@ -163,7 +163,10 @@ def parse_error(value: str, *, bare: bool = False) -> str | None:
     return None
 
 
+@lru_cache(maxsize=8192)
 def _parse(value: str, *, bare: bool) -> nodes.Template:
+    # Cached: validation parses each expression for errors, filters and names. The tree is
+    # only read (find_all), never changed.
     inner = _whole_expression(value)
     if bare and inner is None:
         return ENV.parse("{{ " + value + " }}")

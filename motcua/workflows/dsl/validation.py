@@ -19,8 +19,9 @@ from typing import Any, Union
 from jinja2 import nodes
 from pydantic import BaseModel, Discriminator, ValidationError
 
+from motcua.activities import signatures
 from motcua.activities.base import IMPLICIT_FIELDS
-from motcua.activities.registry import ActivitySpec, catalogue
+from motcua.activities.signatures import Signature
 from motcua.workflows.dsl.diagnostics import (
     DataPath,
     Diagnostic,
@@ -280,7 +281,7 @@ class _Checker:
         self,
         defn: ProcedureDefinition,
         report: _Report,
-        activities: Mapping[str, ActivitySpec],
+        activities: Mapping[str, Signature],
         procedures: Mapping[str, ProcedureDefinition] | None,
     ) -> None:
         self.defn = defn
@@ -346,18 +347,17 @@ class _Checker:
     def arguments(
         self,
         name: str,
-        spec: ActivitySpec,
+        spec: Signature,
         args: Mapping[str, Any],
         at: DataPath,
         with_at: DataPath,
         *,
         per_key: bool,
     ) -> None:
-        model = spec.input_model
-        if model is None:
+        declared = spec.arguments
+        if declared is None:
             return
-        fields = model.model_fields
-        allowed = [f.alias or n for n, f in fields.items() if n not in IMPLICIT_FIELDS]
+        allowed = [a.key for a in declared]
         for key in args:
             where = (*with_at, key) if per_key else with_at
             if key in IMPLICIT_FIELDS:
@@ -374,11 +374,10 @@ class _Checker:
                     "E013", where, f"activity '{name}' has no argument '{key}'", hint, key=True
                 )
         where = with_at if with_at in self.report.positions else at
-        for n, f in fields.items():
-            key = f.alias or n
-            if n not in IMPLICIT_FIELDS and f.is_required() and key not in args:
+        for a in declared:
+            if a.required and a.key not in args:
                 self.report.add(
-                    "E014", where, f"activity '{name}' needs argument '{key}'", key=True
+                    "E014", where, f"activity '{name}' needs argument '{a.key}'", key=True
                 )
 
     def sugar(self, step: DocumentStep | NotifyStep, path: DataPath) -> None:
@@ -678,13 +677,14 @@ def validate_definition(
     positions: Positions | Mapping[DataPath, tuple[int, int]],
     *,
     filename: str,
-    activities: Mapping[str, ActivitySpec] | None = None,
+    activities: Mapping[str, Signature] | None = None,
     procedures: Mapping[str, ProcedureDefinition] | None = None,
 ) -> tuple[ProcedureDefinition | None, list[Diagnostic]]:
     """Validate loaded data: (the definition if it has no errors, every diagnostic).
 
-    `activities` defaults to the worker's registry; `procedures` are the known child
-    procedures by id (None: child procedure ids are not checked).
+    `activities` defaults to the product activities (motcua.activities.signatures, kept
+    equal to the worker's registry); `procedures` are the known child procedures by id
+    (None: child procedure ids are not checked).
     """
     if not isinstance(positions, Positions):
         plain = Positions()
@@ -695,7 +695,7 @@ def validate_definition(
     try:
         defn = _shape(data, report)
         if defn is not None:
-            known = catalogue() if activities is None else activities
+            known = signatures.catalogue() if activities is None else activities
             _Checker(defn, report, known, procedures).run()
     except Exception as e:  # noqa: BLE001 - never show an analyst a traceback
         report.add("E099", (), f"internal error while validating: {type(e).__name__}: {e}")
