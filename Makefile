@@ -61,9 +61,13 @@ test: venv sysdeps lint typecheck
 	$(BIN)/pytest -q -p no:cacheprovider -n $(PYTEST_WORKERS)
 
 # Benchmarks, each printing its figures (not part of `make test`). wrk drives the sandbox.
+# engine_vs_twin: the YAML engine against a hand-written workflow, side by side (figures in
+# bench/results/engine_vs_twin.json, explained in docs/performance.md); about 20 minutes at
+# the default size on 2 cores (BENCH_ARGS="--open 1000": 11), BENCH_ARGS=--quick under one.
 bench: venv sysdeps
 	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq wrk >/dev/null 2>&1 \
 	  || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; } || true; }
+	$(BIN)/python bench/engine_vs_twin.py $(BENCH_ARGS)
 	$(BIN)/python bench/sandbox_lookup.py
 	$(BIN)/python bench/sign_certificate.py --runs 10
 
