@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+from motcua.devstack import temporal_serving
 from motcua.workflows.contracts import SEARCH_ATTRIBUTES
 
 BENCH = Path(__file__).resolve().parent
@@ -102,27 +103,11 @@ def start_server(data_dir: Path | None, logs: Path) -> tuple[Child, str]:
     server = Child("temporal", argv, logs, {})
     address = f"127.0.0.1:{port}"
     deadline = time.monotonic() + 60
-    while not _serving(address):
+    while not temporal_serving(address):
         if server.process.poll() is not None or time.monotonic() > deadline:
             raise RuntimeError(f"Temporal's dev server did not start; see {server.log_path}")
         time.sleep(0.2)
     return server, address
-
-
-def _serving(address: str) -> bool:
-    host, _, port = address.rpartition(":")
-    try:
-        with socket.create_connection((host, int(port)), timeout=0.5):
-            pass
-    except OSError:
-        return False
-    check = subprocess.run(
-        [str(BIN / "temporal"), "operator", "cluster", "health", "--address", address],
-        capture_output=True,
-        text=True,
-        timeout=10,
-    )
-    return check.returncode == 0 and "SERVING" in check.stdout
 
 
 def start_worker(

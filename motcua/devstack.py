@@ -138,20 +138,22 @@ def port_free(port: int, host: str = HOST) -> bool:
     return not port_open(port, host)
 
 
-def temporal_healthy(address: str) -> Callable[[Service], bool]:
-    def probe(_service: Service) -> bool:
-        host, _sep, port = address.rpartition(":")
-        if not port_open(int(port), host):
-            return False
-        check = subprocess.run(
-            [str(BIN / "temporal"), "operator", "cluster", "health", "--address", address],
-            capture_output=True,
-            text=True,
-            timeout=10,
-        )
-        return check.returncode == 0 and "SERVING" in check.stdout
+def temporal_serving(address: str) -> bool:
+    """Whether the Temporal server at `address` answers its health check."""
+    host, _sep, port = address.rpartition(":")
+    if not port_open(int(port), host):
+        return False
+    check = subprocess.run(
+        [str(BIN / "temporal"), "operator", "cluster", "health", "--address", address],
+        capture_output=True,
+        text=True,
+        timeout=10,
+    )
+    return check.returncode == 0 and "SERVING" in check.stdout
 
-    return probe
+
+def temporal_healthy(address: str) -> Callable[[Service], bool]:
+    return lambda _service: temporal_serving(address)
 
 
 def http_ok(url: str) -> Callable[[Service], bool]:
