@@ -17,14 +17,18 @@ from motcua.settings import get_settings
 from motcua.temporal import connect
 from motcua.workflows.procedure import ProcedureWorkflow
 
+# Imported once per worker instead of once per cached case (ADR 0011). Jinja2 compiles
+# expressions lazily and keeps caches behind locks; it is deterministic, so it is passed
+# through rather than re-imported (and refused) inside the sandbox. The workflow package
+# is passed through whole: re-executing procedure.py for every case cost each cached case
+# ~80 KiB of code objects; its determinism is held by tests/test_workflow_determinism.py
+# and the golden-history replays instead of the sandbox's import proxies.
+PASSED_THROUGH = ("jinja2", "markupsafe", "motcua.workflows")
+
 
 def workflow_runner() -> SandboxedWorkflowRunner:
-    """The sandbox the worker and the replayer share.
-
-    Jinja2 compiles expressions lazily and keeps caches behind locks; it is deterministic,
-    so it is passed through rather than re-imported (and refused) inside the sandbox.
-    """
-    restrictions = SandboxRestrictions.default.with_passthrough_modules("jinja2", "markupsafe")
+    """The sandbox the worker and the replayer share."""
+    restrictions = SandboxRestrictions.default.with_passthrough_modules(*PASSED_THROUGH)
     return SandboxedWorkflowRunner(restrictions=restrictions)
 
 

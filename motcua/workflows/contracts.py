@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
+import threading  # replay-safe: guards the worker-wide cache of definitions
 from collections import OrderedDict
 from datetime import datetime
 from enum import StrEnum
