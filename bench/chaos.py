@@ -51,6 +51,7 @@ from temporalio.client import Client  # noqa: E402
 
 from motcua import devstack  # noqa: E402
 from motcua.activities.calendar import snapshot  # noqa: E402
+from motcua.activities.definitions import pin_members  # noqa: E402
 from motcua.smtp_sink import messages  # noqa: E402
 from motcua.temporal import data_converter  # noqa: E402
 from motcua.workflows.contracts import (  # noqa: E402
@@ -172,8 +173,9 @@ class Run:
                 "primary_care_facility": "Trạm Y tế xã",
                 "head_consent": True,
             }
-            start = CaseStart(dossier_code=code, procedure=self.bundle, members=self.members,
-                              dossier=dossier, channel="online", calendar=snapshot())  # fmt: skip
+            start = CaseStart(dossier_code=code, procedure=self.bundle, dossier=dossier,
+                              member_refs=pin_members(self.members), channel="online",
+                              calendar=snapshot())  # fmt: skip
             await self.client.start_workflow(
                 ProcedureWorkflow.run, start, id=code, task_queue="motcua",
                 search_attributes=initial_search_attributes(code, self.bundle.definition.id),

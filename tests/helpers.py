@@ -16,6 +16,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from motcua.activities.definitions import pin_members
 from motcua.worker import build_worker
 from motcua.workflows.contracts import (
     CaseStart,
@@ -75,7 +76,7 @@ async def start_case(
     start = CaseStart(
         dossier_code=code,
         procedure=procedure,
-        members=members or {},
+        member_refs=pin_members(members or {}),
         dossier=dossier,
         calendar=calendar,
     )

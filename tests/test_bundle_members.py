@@ -1,15 +1,19 @@
-"""A member case carries its own definition and its own members only, not every sibling's
-definition again (they made up most of each member's start input)."""
+"""Every definition of a bundle is recorded once in its case tree (ADR 0012): the bundle
+names its members by hash, and each member fetches its own definition from the store."""
 
 from __future__ import annotations
 
+import json
+from collections import Counter
 from pathlib import Path
+from typing import Any
 
-from temporalio.api.enums.v1 import EventType
+from google.protobuf.message import Message
+from temporalio.api.common.v1 import Payload
+from temporalio.client import WorkflowHistory
 
 from motcua.simulate.runner import SharedRun, start_test_env
 from motcua.temporal import data_converter
-from motcua.workflows.contracts import CaseStart
 from motcua.workflows.dsl.compile import load_bundle
 from motcua.workflows.procedure import members_of
 from tests.helpers import ROOT
@@ -17,30 +21,63 @@ from tests.helpers import ROOT
 BUNDLE = ROOT / "scenarios/birth/bundle_happy.yaml"
 
 
-async def test_member_cases_start_with_their_own_members_only(mail_sink: Path) -> None:
+def _payloads(message: Message) -> list[Payload]:
+    """Every payload anywhere in a history event (inputs, results, memo...)."""
+    if isinstance(message, Payload):
+        return [message]
+    found: list[Payload] = []
+    for field, value in message.ListFields():
+        if field.message_type is None:
+            continue
+        if isinstance(value, Message):
+            found += _payloads(value)
+        else:  # a repeated field or a map
+            items = value.values() if hasattr(value, "values") else value
+            found += [p for item in items if isinstance(item, Message) for p in _payloads(item)]
+    return found
+
+
+def _definitions(value: Any) -> list[str]:
+    """The hashes of the full definitions in a decoded payload (references do not count)."""
+    if isinstance(value, dict):
+        own = [value["hash"]] if {"definition", "hash"} <= value.keys() else []
+        return own + [h for v in value.values() for h in _definitions(v)]
+    if isinstance(value, list):
+        return [h for v in value for h in _definitions(v)]
+    return []
+
+
+async def definitions_recorded(history: WorkflowHistory) -> Counter[str]:
+    codec = data_converter().payload_codec
+    assert codec is not None
+    counted: Counter[str] = Counter()
+    for event in history.events:
+        payloads = _payloads(event)
+        for payload in await codec.decode(payloads) if payloads else []:
+            if payload.metadata.get("encoding") == b"json/plain":
+                counted.update(_definitions(json.loads(payload.data)))
+    return counted
+
+
+async def test_each_definition_is_recorded_once_in_the_case_tree(mail_sink: Path) -> None:
     env = await start_test_env()
     try:
         async with SharedRun(env=env, mail_dir=mail_sink) as run:
             report = await run.run(BUNDLE)
             assert report.passed, report.failure_text()
-            starts: dict[str, CaseStart] = {}
-            sizes: dict[str, int] = {}
-            for member in ("birth", "residence", "insurance"):
-                handle = env.client.get_workflow_handle(f"{report.dossier_code}.{member}")
-                history = await handle.fetch_history()
-                first = history.events[0]
-                assert first.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED
-                payloads = first.workflow_execution_started_event_attributes.input.payloads
-                sizes[member] = sum(p.ByteSize() for p in payloads)
-                [starts[member]] = await data_converter().decode(payloads, [CaseStart])
+            client = env.client
+            tree = Counter[str]()
+            codes = [report.dossier_code] + [
+                f"{report.dossier_code}.{m}" for m in ("birth", "residence", "insurance")
+            ]
+            for code in codes:
+                history = await client.get_workflow_handle(code).fetch_history()
+                tree += await definitions_recorded(history)
     finally:
         await env.shutdown()
-    for member, start in starts.items():
-        assert start.members == {}, member  # none of the three starts a procedure itself
-        assert start.parent == report.dossier_code
-    # Each start input is the member's own definition and dossier: well under the ~50 KB
-    # it was when every member definition of the bundle travelled with it.
-    assert max(sizes.values()) < 25_000, sizes
+    bundle, members = load_bundle(ROOT / "procedure_defs/bundles/birth_bundle.yaml")
+    assert set(tree) == {bundle.hash} | {m.hash for m in members.values()}
+    assert set(tree.values()) == {1}, tree
 
 
 def test_members_of_follows_child_procedures_transitively() -> None:

@@ -37,6 +37,7 @@ class CallProfile:
 REGISTRY = CallProfile(timeout=30.0, heartbeat=10.0, window=900.0)
 PROFILES: dict[str, CallProfile] = {
     "calendar.": CallProfile(timeout=10.0, heartbeat=10.0, window=600.0),
+    "definitions.": CallProfile(timeout=10.0, heartbeat=10.0, window=600.0),
     "documents.": CallProfile(timeout=120.0, heartbeat=10.0, window=1800.0),
     "notify.": CallProfile(timeout=120.0, heartbeat=10.0, window=3600.0),
     "register.": REGISTRY,

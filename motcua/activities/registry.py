@@ -17,7 +17,14 @@ from typing import Any
 from pydantic import BaseModel
 from temporalio import activity
 
-from motcua.activities import calendar, documents, notifications, register, registries
+from motcua.activities import (
+    calendar,
+    definitions,
+    documents,
+    notifications,
+    register,
+    registries,
+)
 from motcua.activities.base import IMPLICIT_FIELDS
 from motcua.activities.signatures import Argument
 
@@ -57,6 +64,7 @@ def _spec(fn: Callable[..., Any]) -> ActivitySpec:
 
 def catalogue(extra: list[Callable[..., Any]] | None = None) -> dict[str, ActivitySpec]:
     """Name -> spec for every product activity, plus `extra` (tests register their own)."""
-    fns = [*calendar.ACTIVITIES, *documents.ACTIVITIES, *notifications.ACTIVITIES]
+    fns = [*calendar.ACTIVITIES, *definitions.ACTIVITIES, *documents.ACTIVITIES]
+    fns += notifications.ACTIVITIES
     fns += [*register.ACTIVITIES, *registries.ACTIVITIES, *(extra or [])]
     return {s.name: s for s in map(_spec, fns)}

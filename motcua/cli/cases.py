@@ -277,6 +277,7 @@ async def _start_case(
 
     from motcua import dossier_codes
     from motcua.activities.calendar import snapshot as calendar_snapshot
+    from motcua.activities.definitions import pin_members
     from motcua.workflows.contracts import CaseStart, initial_search_attributes
     from motcua.workflows.procedure import ProcedureWorkflow
 
@@ -287,7 +288,7 @@ async def _start_case(
         start = CaseStart(
             dossier_code=code,
             procedure=procedure,
-            members=members,
+            member_refs=pin_members(members),
             dossier=dossier,
             channel=channel,
             calendar=calendar_snapshot(),

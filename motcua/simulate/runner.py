@@ -44,6 +44,7 @@ from temporalio.testing import WorkflowEnvironment
 from motcua import db, dossier_codes
 from motcua.activities import notifications, signing
 from motcua.activities.calendar import get_calendar, parse_hhmm, snapshot
+from motcua.activities.definitions import pin_members
 from motcua.activities.documents import IssuedDocumentRow
 from motcua.activities.store import get_store
 from motcua.sandbox.process import SandboxProcess
@@ -396,7 +397,7 @@ class _Run:
             start = CaseStart(
                 dossier_code=code,
                 procedure=self.procedure,
-                members=self.members,
+                member_refs=pin_members(self.members),
                 dossier=self.input,
                 channel=self.s.start.channel,
                 calendar=snapshot(self.start),

@@ -135,7 +135,7 @@ class CaseBook:
         agency = next(iter(self.open_tasks.values())).agency if self.open_tasks else None
         return {
             "DossierCode": (DOSSIER_CODE, self.start.dossier_code),
-            "ProcedureId": (PROCEDURE_ID, self.start.procedure.definition.id),
+            "ProcedureId": (PROCEDURE_ID, self.start.pinned.id),
             "CaseStatus": (CASE_STATUS, self.status.value),
             "Agency": (AGENCY, agency),
             "DueAt": (DUE_AT, self.due_at),
@@ -366,12 +366,12 @@ class CaseBook:
     # ---------------------------------------------------------------- query
 
     def state(self) -> CaseState:
-        d = self.start.procedure.definition
+        pinned = self.start.pinned
         return CaseState(
             dossier_code=self.start.dossier_code,
-            procedure_id=d.id,
-            procedure_version=d.version,
-            definition_hash=self.start.procedure.hash,
+            procedure_id=pinned.id,
+            procedure_version=pinned.version,
+            definition_hash=pinned.hash,
             status=self.status,
             current_steps=list(self.active),
             started_at=self.started_at,

@@ -14,7 +14,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 
 from motcua.workflows.dsl.model import ProcedureDefinition
@@ -62,13 +62,32 @@ class CompiledProcedure(BaseModel):
     @classmethod
     def of(cls, definition: ProcedureDefinition) -> CompiledProcedure:
         """Pin a definition with the sha256 of its canonical JSON."""
-        canonical = json.dumps(
-            definition.model_dump(mode="json"),
-            sort_keys=True,
-            ensure_ascii=False,
-            separators=(",", ":"),
-        )
-        return cls(definition=definition, hash=hashlib.sha256(canonical.encode()).hexdigest())
+        return cls(definition=definition, hash=hashlib.sha256(canonical(definition)).hexdigest())
+
+    @property
+    def ref(self) -> DefinitionRef:
+        d = self.definition
+        return DefinitionRef(id=d.id, version=d.version, hash=self.hash)
+
+
+def canonical(definition: ProcedureDefinition) -> bytes:
+    """The bytes a definition's hash is taken of (and the definition store keeps)."""
+    text = json.dumps(
+        definition.model_dump(mode="json"),
+        sort_keys=True,
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+    return text.encode()
+
+
+class DefinitionRef(BaseModel):
+    """A definition named by its content hash; the definition itself is in the definition
+    store (motcua.activities.definitions), so a bundle's members are stored once (ADR 0012)."""
+
+    id: str
+    version: int
+    hash: str
 
 
 # Definitions shared by the cases on this worker, by content hash (the workflow sandbox
@@ -96,12 +115,23 @@ def shared(procedure: CompiledProcedure) -> CompiledProcedure:
 
 
 class CaseStart(BaseModel):
-    """The start input: everything a case needs, so its history is self-contained."""
+    """The start input: everything a case needs, so its history is self-contained.
+
+    A case gets its definition in one of two ways: in full (`procedure`), or, for a member of
+    a bundle, by reference (`procedure_ref`), which the case fetches from the definition
+    store as its first act, so the definition is recorded once in the tree, in the member's
+    own history (ADR 0012). A bundle names its members by reference (`member_refs`); cases
+    started before that carry them in full (`members`).
+    """
 
     dossier_code: str
-    procedure: CompiledProcedure
+    procedure: CompiledProcedure | None = None
+    procedure_ref: DefinitionRef | None = None
     members: dict[str, CompiledProcedure] = Field(
         default_factory=dict, description="Child procedures a bundle may start, by id"
+    )
+    member_refs: dict[str, DefinitionRef] = Field(
+        default_factory=dict, description="The same, by reference to the definition store"
     )
     dossier: dict[str, Any] = Field(default_factory=dict)
     channel: str = Field("online", description="'online' or the one-stop centre that received it")
@@ -109,6 +139,20 @@ class CaseStart(BaseModel):
     calendar: CalendarSnapshot | None = Field(
         None, description="The working-day calendar pinned at the start (ADR 0009)"
     )
+
+    @model_validator(mode="after")
+    def _one_definition(self) -> CaseStart:
+        if (self.procedure is None) == (self.procedure_ref is None):
+            raise ValueError("a case start needs exactly one of procedure and procedure_ref")
+        return self
+
+    @property
+    def pinned(self) -> DefinitionRef:
+        """Which definition this case runs, whether it holds it yet or not."""
+        if self.procedure is not None:
+            return self.procedure.ref
+        assert self.procedure_ref is not None
+        return self.procedure_ref
 
 
 class DecideInput(BaseModel):

@@ -44,6 +44,8 @@ with workflow.unsafe.imports_passed_through():
     from motcua.workflows.working_days import add_working_days
 
 CALENDAR_ACTIVITY = "calendar.add_working_days"
+FETCH_ACTIVITY = "definitions.fetch"  # a member case's definition, by reference (ADR 0012)
+FETCH_STEP = "definition"  # where a case stalls when its definition cannot be fetched
 SUPPLEMENT_EXPIRED = "Hết thời hạn bổ sung hồ sơ"  # the citizen reads this reason
 ISSUED_AT_PATCH = "document-issued-at"  # documents carry the workflow's time of issue
 APOLOGY_PATCH = "apology-before-deadline"  # the apology timer of definitions that declare one
@@ -95,16 +97,14 @@ class ProcedureWorkflow:
     def __init__(self, start: CaseStart) -> None:
         self.start = start
         # One copy per worker of each definition (and member), not one per cached case.
-        start.procedure = shared(start.procedure)
         start.members = {name: shared(member) for name, member in start.members.items()}
-        self.definition = start.procedure.definition
         self.book = CaseBook(start)
-        declared = {name: spec.default for name, spec in self.definition.input.items()}
         self.scope: dict[str, Any] = {
-            "input": declared | start.dossier,  # every declared field exists, maybe None
-            "params": dict(self.definition.parameters),
+            "input": dict(start.dossier),
+            "params": {},
             "case": {"dossier_code": start.dossier_code, "channel": start.channel},
         }
+        self.definition: m.ProcedureDefinition  # set by _pin, before any step runs
         self.completed_writes: list[m.CallStep] = []  # calls with `undo`, for compensate
         self.runs: dict[str, int] = {}  # step id -> times it has started (supplement rounds)
         self.body: asyncio.Task[Any] | None = None  # the task running the steps
@@ -116,17 +116,30 @@ class ProcedureWorkflow:
         self.flusher: asyncio.Task[None] | None = None
         if start.parent is not None:
             self.book.on_status = self._tell_bundle
+        if start.procedure is not None:
+            self._pin(start.procedure)
+
+    def _pin(self, procedure: CompiledProcedure) -> None:
+        """Take the definition this case runs: from its start input, or fetched."""
+        self.start.procedure = shared(procedure)
+        self.definition = self.start.procedure.definition
+        declared = {name: spec.default for name, spec in self.definition.input.items()}
+        self.scope["input"] = declared | self.start.dossier  # every declared field, maybe None
+        self.scope["params"] = dict(self.definition.parameters)
+
+    def _has_definition(self) -> bool:
+        return self.start.procedure is not None
 
     # ------------------------------------------------------------------ the process
 
     @workflow.run
     async def run(self, start: CaseStart) -> CaseResult:
-        d = self.definition
+        pinned = self.start.pinned
         if self._current():
             # One search-attribute upsert per workflow task, with what changed in it.
             self.book.coalesce_search_attributes(workflow.info().typed_search_attributes)
             self.flusher = asyncio.create_task(self._flush_search_attributes())
-        self.book.log(None, "received", f"{d.id} v{d.version}")
+        self.book.log(None, "received", f"{pinned.id} v{pinned.version}")
         self.book.sync_search_attributes()
         cancelled = False
         try:
@@ -177,9 +190,11 @@ class ProcedureWorkflow:
     async def _run_body(self) -> CaseEnded | None:
         """The procedure itself: its deadline, the apology beside it, prefill and steps.
         Returns how the case ended early, or None when every step ran."""
-        d = self.definition
         self.body = asyncio.current_task()
         try:
+            if not self._has_definition():
+                await self._fetch_definition()
+            d = self.definition
             self._check_dossier()
             self.book.due_at = await self._deadline(d.sla, self.book.started_at, "sla")
             self.book.sync_search_attributes()
@@ -201,6 +216,31 @@ class ProcedureWorkflow:
                 self.body.uncancel()
             return self.ended_by
 
+    async def _fetch_definition(self) -> None:
+        """A member of a bundle fetches its definition from the store, by the hash its bundle
+        gave it, so the definition is recorded once in the tree: here (ADR 0012). If the
+        store cannot give it, the case stalls for an officer to retry or abort."""
+        ref = self.start.procedure_ref
+        assert ref is not None
+        args = {"hash": ref.hash, "idempotency_key": self._key(FETCH_STEP)}
+        args["dossier_code"] = self.start.dossier_code
+        while True:
+            try:
+                fetched = await self._activity(
+                    FETCH_ACTIVITY, args, None, m.RetrySpec(), result_type=CompiledProcedure
+                )
+            except ActivityError as e:
+                await self._stall(FETCH_STEP, FETCH_ACTIVITY, str(e.cause or e), 0, False)
+                continue
+            if fetched.hash != ref.hash:
+                raise CaseEnded(
+                    CaseStatus.failed,
+                    f"the definition store answered {fetched.hash[:12]} for {ref.hash[:12]}",
+                    code="DEFINITION_MISMATCH",
+                )
+            self._pin(fetched)
+            return
+
     def _check_dossier(self) -> None:
         """The callers check the dossier before a case starts; the case checks it again, so
         that a start sent to Temporal directly cannot run on input the schema refuses. The
@@ -220,10 +260,12 @@ class ProcedureWorkflow:
         it there with that status: no handler runs twice and nothing loops (ADR 0003)."""
         self.book.reason = end.reason
         self.scope["reason"] = end.reason
-        d = self.definition
-        handler = {CaseStatus.rejected: d.on_reject, CaseStatus.aborted: d.on_abort}.get(
-            end.status, []
-        )
+        handler: list[Any] = []  # none for a member that ended before it had its definition
+        if self._has_definition():
+            d = self.definition
+            handler = {CaseStatus.rejected: d.on_reject, CaseStatus.aborted: d.on_abort}.get(
+                end.status, []
+            )
         try:
             await self._run_steps(handler)
         except CaseEnded as inner:
@@ -402,7 +444,12 @@ class ProcedureWorkflow:
             return result
 
     async def _activity(
-        self, name: str, args: Any, timeout: float | None, retry: m.RetrySpec
+        self,
+        name: str,
+        args: Any,
+        timeout: float | None,
+        retry: m.RetrySpec,
+        result_type: type | None = None,
     ) -> Any:
         """Schedule activity `name`: with its profile's timeout, heartbeat and retry window
         unless the step says otherwise (motcua/activities/profiles.py)."""
@@ -415,7 +462,7 @@ class ProcedureWorkflow:
             policy.maximum_attempts = retry.max_attempts or 3
             return await workflow.execute_activity(
                 name, args, start_to_close_timeout=timedelta(seconds=timeout or 30.0),
-                retry_policy=policy,
+                retry_policy=policy, result_type=result_type,
             )  # fmt: skip
         profile = profile_for(name)
         policy.maximum_attempts = retry.max_attempts or 0  # 0: no limit inside the window
@@ -426,6 +473,7 @@ class ProcedureWorkflow:
             heartbeat_timeout=timedelta(seconds=profile.heartbeat),
             schedule_to_close_timeout=timedelta(seconds=retry.window or profile.window),
             retry_policy=policy,
+            result_type=result_type,
         )
 
     async def _stall(
@@ -582,19 +630,22 @@ class ProcedureWorkflow:
 
     async def _procedure(self, step: m.ProcedureStep) -> dict[str, Any]:
         spec = step.procedure
-        member = self.start.members[spec.id]
         code = f"{self.start.dossier_code}.{step.id}"
-        members = self.start.members
-        if self._patched(LEAN_CHILD_PATCH):
-            members = members_of(member, members)
+        if self.start.member_refs:
+            pinned: dict[str, Any] = {
+                "procedure_ref": self.start.member_refs.get(spec.id),
+                "member_refs": self.start.member_refs,  # a few hashes: all, for nested bundles
+            }
+        else:  # a bundle started before ADR 0012 carries its members in full
+            pinned = {"procedure": self.start.members[spec.id]}
+            pinned["members"] = self._members_for(spec.id)  # (its patch is asked before input)
         child = CaseStart(
             dossier_code=code,
-            procedure=member,
-            members=members,
             dossier=evaluate(spec.input, self._view()),
             channel=self.start.channel,
             parent=self.start.dossier_code,
             calendar=self.start.calendar,  # the bundle's, so its members count alike
+            **pinned,
         )
         self.book.children[step.id] = CaseStatus.running.value
         try:
@@ -602,7 +653,7 @@ class ProcedureWorkflow:
                 ProcedureWorkflow.run,
                 child,
                 id=code,
-                search_attributes=initial_search_attributes(code, member.definition.id),
+                search_attributes=initial_search_attributes(code, child.pinned.id),
             )
             status, reason, output = result.status, result.reason, result.output
         except ChildWorkflowError as e:
@@ -617,6 +668,10 @@ class ProcedureWorkflow:
         if policy == "fail":
             raise CaseEnded(CaseStatus.failed, reason or f"{spec.id} {status.value}")
         return {"status": status.value, "output": output, "reason": reason}
+
+    def _members_for(self, member_id: str) -> dict[str, CompiledProcedure]:
+        member, members = self.start.members[member_id], self.start.members
+        return members_of(member, members) if self._patched(LEAN_CHILD_PATCH) else members
 
     async def _compensate(self, step: m.CompensateStep) -> dict[str, Any]:
         wanted = step.compensate.steps
@@ -692,7 +747,8 @@ class ProcedureWorkflow:
 
     @resume.validator
     def validate_resume(self, resume: ResumeInput) -> None:
-        self.book.check_resume(resume, self._result_schema(resume.step_id))
+        schema = self._result_schema(resume.step_id) if self._has_definition() else None
+        self.book.check_resume(resume, schema)
 
     @workflow.update
     def supplement(self, supplement: SupplementInput) -> None:
@@ -700,7 +756,9 @@ class ProcedureWorkflow:
 
     @supplement.validator
     def validate_supplement(self, supplement: SupplementInput) -> None:
-        self.book.check_supplement(supplement, self.definition.input)
+        self.book.check_supplement(
+            supplement, self.definition.input if self._has_definition() else {}
+        )
 
     @workflow.signal
     def event(self, event: EventInput) -> None:

@@ -34,8 +34,9 @@ HERE = Path(__file__).resolve().parent
 # members only, and the ways a case ends (handlers, apology, cancellation); v5: a member
 # reports its status to its bundle, and calls retry for a window with heartbeats; v6: one
 # engine-generation marker for every change, working days counted in the case, search
-# attributes upserted once per workflow task, payloads compressed.
-GENERATION = "v6"
+# attributes upserted once per workflow task, payloads compressed; v7: a bundle names its
+# members by hash and each member fetches its own definition (ADR 0012).
+GENERATION = "v7"
 
 
 async def save(client: Client, handle: WorkflowHandle, name: str) -> WorkflowHistory:
