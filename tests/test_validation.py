@@ -426,3 +426,40 @@ def test_deterministic_filters_and_globals_still_work() -> None:
     assert evaluate("{{ range(3) | list | sum }}", {}) == 3
     assert evaluate("{{ dict(a=1) | tojson }}", {}) == '{"a": 1}'
     assert evaluate("{{ ['b', 'a'] | sort | join(', ') | upper }}", {}) == "A, B"
+
+
+TYPO_AND_MORE = """id: t.typo
+version: 1
+title: Thử nghiệm
+agency: commune
+sla: {working_days: 1}
+input:
+  pid: {type: pid}
+steps:
+  - id: citizen
+    call: population.get_citizen
+    wiht: {pdi: "{{ input.pid }}"}
+  - id: wait_a_bit
+    when: [yes]
+    wait: {duration: 5}
+  - id: note
+    set: {x: "{{ citizen.full_name }}", y: "{{ nobody }}"}
+"""
+
+
+def test_a_shape_error_does_not_hide_the_rest(tmp_path: Path) -> None:
+    # The typo'd key is read as the key it looks like, so what it holds is checked too;
+    # the wrong type says what to write; the next step's undefined name is still found.
+    found = _diagnose(_write(tmp_path, "typo.yaml", TYPO_AND_MORE))
+    assert [(d.code, d.line) for d in found] == [
+        ("E003", 11), ("E014", 11), ("E013", 11), ("E004", 13), ("E008", 16)
+    ], [d.format() for d in found]  # fmt: skip
+    wrong_type = next(d for d in found if d.code == "E004")
+    assert wrong_type.path == ("steps", 1, "when") and wrong_type.hint
+
+
+def test_a_wrong_type_says_what_to_write(tmp_path: Path) -> None:
+    text = TYPO_AND_MORE.replace("sla: {working_days: 1}", "sla: {working_days: many}")
+    found = _diagnose(_write(tmp_path, "type.yaml", text))
+    sla = next(d for d in found if d.path == ("sla", "working_days"))
+    assert sla.hint == "write a whole number, e.g. 5", sla.format()

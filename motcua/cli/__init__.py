@@ -22,12 +22,16 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "motcua.cli.validate:validate",
         "Validate procedure definitions (files, or folders searched for *.yaml).",
     ),
-    "graph": ("motcua.cli.graph:graph", "Draw the procedure in FILE as a flowchart."),
+    "graph": (
+        "motcua.cli.graph:graph",
+        "Draw PROCEDURE (an id such as vn.birth_registration, or a YAML file) as a flowchart.",
+    ),
     "schema": ("motcua.cli.schema:schema", "Write the JSON Schema of the procedure language."),
     "pki": ("motcua.cli.pki:pki", "Development CA and agency signing certificates (data_dir/pki)."),
     "start": (
         "motcua.cli.cases:start",
-        "Start a case of the procedure in FILE with the dossier given by --input.",
+        "Start a case of PROCEDURE (an id such as vn.birth_registration, or a YAML file) "
+        "with the dossier given by --input.",
     ),
     "decide": (
         "motcua.cli.cases:decide",

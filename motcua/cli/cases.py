@@ -320,7 +320,7 @@ async def _start_case(
 
 
 @click.command()
-@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("procedure")
 @click.option(
     "--input",
     "input_",
@@ -344,7 +344,7 @@ async def _start_case(
 @click.option("--quiet", "-q", is_flag=True, help="Print only the dossier code.")
 @server_options
 def start(
-    file: Path,
+    procedure: str,
     input_: str,
     channel: str,
     agency: str | None,
@@ -352,15 +352,16 @@ def start(
     address: str | None,
     namespace: str | None,
 ) -> None:
-    """Start a case of the procedure in FILE with the dossier given by --input.
+    """Start a case of PROCEDURE (an id such as vn.birth_registration, or a YAML file)
+    with the dossier given by --input.
 
     The procedure and the child procedures it starts are compiled and pinned to the case;
     the dossier is checked against the procedure's `input` first. Prints the dossier code
     (the case's workflow id).
     """
-    if not file.exists():
-        click.echo(f"error: no such file: {file}", err=True)
-        raise SystemExit(1)
+    from motcua.cli.procedures import find_procedure
+
+    file = find_procedure(procedure)
 
     async def go() -> tuple[str, bool]:
         data = _json_object(input_, "--input")

@@ -52,7 +52,7 @@ def render_svg(dot_text: str) -> str:
 
 
 @click.command()
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("procedure")
 @click.option(
     "-f",
     "--format",
@@ -67,21 +67,23 @@ def render_svg(dot_text: str) -> str:
     type=click.Path(dir_okay=False, writable=True, path_type=Path),
     help="Write to this file instead of standard output.",
 )
-def graph(file: Path, fmt: str | None, output: Path | None) -> None:
-    """Draw the procedure in FILE as a flowchart.
+def graph(procedure: str, fmt: str | None, output: Path | None) -> None:
+    """Draw PROCEDURE (an id such as vn.birth_registration, or a YAML file) as a flowchart.
 
     Each step is one node labelled with its kind; `when` guards label the edges, task
     outcomes lead to the rejected end or loop back for a supplement.
 
     \b
     Examples:
-        motcua graph procedure_defs/birth_registration.yaml | dot -Tpng > birth.png
-        motcua graph procedure_defs/birth_registration.yaml -o birth.svg
-        motcua graph procedure_defs/birth_registration.yaml --format mermaid
+        motcua graph vn.birth_registration | dot -Tpng > birth.png
+        motcua graph procedure_defs/civil_status/birth_registration.yaml -o birth.svg
+        motcua graph vn.birth_registration --format mermaid
     """
     if fmt is None:
         fmt = _SUFFIXES.get(output.suffix.lower(), "dot") if output else "dot"
-    definition = read_definition(file)
+    from motcua.cli.procedures import find_procedure
+
+    definition = read_definition(find_procedure(procedure))
     text = to_format(definition, "dot" if fmt == "svg" else fmt)
     if fmt == "svg":
         text = render_svg(text)

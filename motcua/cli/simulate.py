@@ -17,8 +17,8 @@ from typing import Any
 
 import click
 
-from motcua.settings import get_settings
-from motcua.workflows.dsl.compile import load_catalogue, load_procedure
+from motcua.cli.procedures import find_procedure
+from motcua.workflows.dsl.compile import load_procedure
 from motcua.workflows.dsl.diagnostics import DefinitionError
 from motcua.workflows.dsl.model import ProcedureDefinition, step_kind
 from motcua.workflows.dsl.walk import sequences, walk_steps
@@ -97,22 +97,6 @@ def _simulate(scenarios: list[Path], as_json: bool) -> list[Any]:
 
 
 # ---------------------------------------------------------------- describe
-
-
-def _find(procedure: str) -> Path:
-    path = Path(procedure)
-    if path.suffix in (".yaml", ".yml") or path.is_file():
-        if not path.is_file():
-            raise click.ClickException(f"no such file: {procedure}")
-        return path
-    folder = get_settings().procedure_dir
-    catalogue = load_catalogue(folder) if folder.is_dir() else {}
-    if procedure not in catalogue:
-        known = ", ".join(sorted(catalogue)) or "none"
-        raise click.ClickException(
-            f"no procedure with id {procedure!r} under {folder} (known: {known})"
-        )
-    return catalogue[procedure][0]
 
 
 def describe_procedure(defn: ProcedureDefinition) -> dict[str, Any]:
@@ -231,7 +215,7 @@ def format_description(d: dict[str, Any]) -> str:
 def describe(procedure: str, as_json: bool) -> None:
     """Explain PROCEDURE (an id such as vn.birth_registration, or a YAML file) for people:
     legal facts, deadline, the fields a citizen must type after pre-fill, steps, results."""
-    path = _find(procedure)
+    path = find_procedure(procedure)
     try:
         compiled = load_procedure(path)
     except DefinitionError as e:

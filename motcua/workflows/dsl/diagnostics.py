@@ -55,11 +55,17 @@ def path_text(path: Sequence[Any]) -> str:
     return out
 
 
-def did_you_mean(word: Any, options: Iterable[Any]) -> str | None:
-    """'did you mean 'x'?' for the closest option, or None."""
+def closest(word: Any, options: Iterable[Any]) -> str | None:
+    """The option `word` is most likely a misspelling of, or None."""
     choices = sorted({str(o) for o in options})
     close = difflib.get_close_matches(str(word), choices, n=1, cutoff=0.6)
-    return f"did you mean '{close[0]}'?" if close else None
+    return close[0] if close else None
+
+
+def did_you_mean(word: Any, options: Iterable[Any]) -> str | None:
+    """'did you mean 'x'?' for the closest option, or None."""
+    close = closest(word, options)
+    return f"did you mean '{close}'?" if close else None
 
 
 def _one_line(text: str) -> str:

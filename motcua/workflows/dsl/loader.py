@@ -44,6 +44,14 @@ class Positions(dict[DataPath, Position]):
         """Where the key of a mapping entry is written (the value's position otherwise)."""
         return self.key_positions.get(tuple(path)) or self.at(path)
 
+    def alias(self, written: DataPath, read_as: DataPath) -> None:
+        """Locate what is under `read_as` where it is written, under `written` (a typo'd key
+        the validator reads as the key it looks like)."""
+        for table in (self, self.key_positions):
+            for path, position in list(table.items()):
+                if path[: len(written)] == written:
+                    table.setdefault(read_as + path[len(written) :], position)
+
 
 def _mark(node: Node) -> Position:
     return (node.start_mark.line + 1, node.start_mark.column + 1)

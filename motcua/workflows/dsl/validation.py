@@ -25,6 +25,7 @@ from motcua.activities.signatures import Signature
 from motcua.workflows.dsl.diagnostics import (
     DataPath,
     Diagnostic,
+    closest,
     did_you_mean,
     path_text,
 )
@@ -57,6 +58,7 @@ from motcua.workflows.dsl.model import (
     TaskStep,
     step_kind,
 )
+from motcua.workflows.dsl.repair import ShapeError, repaired
 from motcua.workflows.dsl.walk import children, sequences, walk_steps
 
 ALWAYS_IN_SCOPE = frozenset({"input", "params", "case", "now"})
@@ -188,17 +190,40 @@ def _column_of(start: tuple[int, int], value: str, name: str) -> tuple[int, int]
     return start[0], start[1] + 1 + found.start(1)
 
 
-def _shape(data: Any, report: _Report) -> ProcedureDefinition | None:
+REPAIR_ROUNDS = 5  # a repaired copy can reveal errors the first pass could not reach
+
+
+def _shape(data: Any, report: _Report) -> tuple[ProcedureDefinition | None, list[DataPath]]:
+    """The definition, or, when its shape is wrong, a definition built from a repaired
+    copy (motcua.workflows.dsl.repair) for the other checks, with the steps replaced in it;
+    (None, []) when nothing sound is left. Shape errors are reported either way."""
     if not isinstance(data, dict):
         got = "an empty document" if data is None else f"a {type(data).__name__}"
         report.add("E004", (), f"a procedure definition must be a YAML mapping, got {got}")
-        return None
-    try:
-        return ProcedureDefinition.model_validate(data)
-    except ValidationError as e:
-        for err in e.errors():
-            _shape_error(err, data, report)
-    return None
+        return None, []
+    replaced: list[DataPath] = []
+    for round_ in range(REPAIR_ROUNDS):
+        try:
+            return ProcedureDefinition.model_validate(data), replaced
+        except ValidationError as e:
+            if round_ == 0:
+                for err in e.errors():
+                    _shape_error(err, data, report)
+            fixed = repaired(data, [_located(err, data) for err in e.errors()])
+            if fixed is None:
+                return None, []
+            data, replaced = fixed.data, replaced + fixed.replaced
+            for written, read_as in fixed.renamed:
+                report.positions.alias(written, read_as)
+    return None, []
+
+
+def _located(err: Any, data: Any) -> ShapeError:
+    path, parent, _ = _clean_loc(tuple(err["loc"]), data)
+    meant = None
+    if err["type"] == "extra_forbidden" and path and isinstance(parent, type):
+        meant = closest(path[-1], _model_keys(parent))
+    return ShapeError(path, err["type"], meant)
 
 
 def _shape_error(err: Any, data: Any, report: _Report) -> None:
@@ -223,12 +248,29 @@ def _shape_error(err: Any, data: Any, report: _Report) -> None:
     message = str(err["msg"]).removeprefix("Value error, ")
     if not isinstance(value, dict | list) and _short(value) not in message:
         message += f", got {_short(value)}"
-    hint = None
+    hint = TYPE_HINTS.get(kind)
     if path and path[-1] == "when" and isinstance(value, bool):
         hint = f'write the condition as a string expression, e.g. when: "{str(value).lower()}"'
     elif isinstance(value, bool) and kind == "string_type":
         hint = "YAML reads unquoted yes/no/on/off/true/false as booleans; quote the text"
     report.add("E004", path, message, hint)
+
+
+# How to write what a wrong-type error expected (pydantic's message says what was expected).
+TYPE_HINTS = {
+    "int_type": "write a whole number, e.g. 5",
+    "int_parsing": "write a whole number, e.g. 5",
+    "int_from_float": "write a whole number, e.g. 5",
+    "float_type": "write a number, e.g. 1.5",
+    "float_parsing": "write a number, e.g. 1.5",
+    "bool_type": "write true or false",
+    "bool_parsing": "write true or false",
+    "list_type": "write a list: [a, b], or one '- item' per line below the key",
+    "dict_type": "write a mapping: {key: value}, or one 'key: value' per line, indented",
+    "model_type": "write a mapping: {key: value}, or one 'key: value' per line, indented",
+    "model_attributes_type": "write a mapping: {key: value}, or one 'key: value' per line",
+    "string_type": "write text; quote it if YAML could read it as a number, date or yes/no",
+}
 
 
 def _step_kind_error(path: DataPath, step: Any, report: _Report) -> None:
@@ -693,10 +735,16 @@ def validate_definition(
     report = _Report(filename, positions)
     defn: ProcedureDefinition | None = None
     try:
-        defn = _shape(data, report)
+        defn, replaced = _shape(data, report)
         if defn is not None:
+            shape_errors = len(report.items)
             known = signatures.catalogue() if activities is None else activities
             _Checker(defn, report, known, procedures).run()
+            # What is found inside a placeholder step is about the placeholder.
+            report.items[shape_errors:] = [
+                d for d in report.items[shape_errors:]
+                if not any(d.path[: len(r)] == r for r in replaced)
+            ]  # fmt: skip
     except Exception as e:  # noqa: BLE001 - never show an analyst a traceback
         report.add("E099", (), f"internal error while validating: {type(e).__name__}: {e}")
     diagnostics = sorted(report.items, key=Diagnostic.sort_key)
