@@ -278,10 +278,10 @@ def test_cli_graph_svg_without_graphviz_says_how_to_install(
     assert "apt-get install graphviz" in result.output
 
 
-def test_cli_graph_missing_file_is_a_usage_error(tmp_path: Path) -> None:
+def test_cli_graph_missing_file_is_named(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["graph", str(tmp_path / "nope.yaml")])
-    assert result.exit_code == 2
-    assert "does not exist" in result.output
+    assert result.exit_code == 1
+    assert f"no such file: {tmp_path / 'nope.yaml'}" in result.output
 
 
 def test_cli_graph_bad_format_lists_the_choices(procedure_file: Path) -> None:

@@ -68,3 +68,13 @@ def catalogue(extra: list[Callable[..., Any]] | None = None) -> dict[str, Activi
     fns += notifications.ACTIVITIES
     fns += [*register.ACTIVITIES, *registries.ACTIVITIES, *(extra or [])]
     return {s.name: s for s in map(_spec, fns)}
+
+
+# Activities the engine calls itself, never a definition: `call:` refuses them, and the
+# catalogue people read (`motcua activities`) leaves them out.
+INTERNAL = frozenset({"definitions.fetch"})
+
+
+def callable_by_definitions() -> dict[str, ActivitySpec]:
+    """The catalogue a definition can `call:` (what the validator's light table holds)."""
+    return {name: spec for name, spec in catalogue().items() if name not in INTERNAL}

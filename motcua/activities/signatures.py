@@ -39,7 +39,6 @@ class Declared:
 ACTIVITIES: dict[str, tuple[str, ...] | None] = {
     "calendar.add_working_days": ("start", "working_days", "cutoff?"),
     "calendar.working_days_between": ("start", "end"),
-    "definitions.fetch": ("hash",),
     "documents.issue": ("template", "sign_as", "title?", "data?"),
     "notify.send": ("to", "template", "channels?", "data?"),
     "register.write": ("book", "entry"),

@@ -26,6 +26,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "motcua.cli.graph:graph",
         "Draw PROCEDURE (an id such as vn.birth_registration, or a YAML file) as a flowchart.",
     ),
+    "activities": (
+        "motcua.cli.activities:activities",
+        "List the activities a definition can call: arguments, result fields and errors.",
+    ),
     "schema": ("motcua.cli.schema:schema", "Write the JSON Schema of the procedure language."),
     "pki": ("motcua.cli.pki:pki", "Development CA and agency signing certificates (data_dir/pki)."),
     "start": (

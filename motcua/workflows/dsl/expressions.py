@@ -190,6 +190,36 @@ def names_used(value: str, *, bare: bool = False) -> set[str]:
         return set()
 
 
+def attribute_reads(value: str, *, bare: bool = False) -> list[tuple[str, tuple[str, ...]]]:
+    """(name, attributes) for each chain such as `mother.address.commune_code` that an
+    expression reads; a constant string subscript (`x['a']`) counts as an attribute, and a
+    chain stops at anything else (`x.items[0]`: only `x.items` is read by name)."""
+    try:
+        tree = _parse(value, bare=bare)
+    except TemplateSyntaxError:
+        return []
+    found: list[tuple[str, tuple[str, ...]]] = []
+    for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
+        chain: list[str] = []
+        current: nodes.Node = node
+        while True:
+            if isinstance(current, nodes.Getattr):
+                chain.append(current.attr)
+                current = current.node
+            elif (
+                isinstance(current, nodes.Getitem)
+                and isinstance(current.arg, nodes.Const)
+                and isinstance(current.arg.value, str)
+            ):
+                chain.append(current.arg.value)
+                current = current.node
+            else:
+                break
+        if chain and isinstance(current, nodes.Name) and current.ctx == "load":
+            found.append((current.name, tuple(reversed(chain))))
+    return found
+
+
 def strings_in(value: Any) -> list[tuple[tuple[str | int, ...], str]]:
     """(relative path, string) for every template string inside a nested value."""
     found: list[tuple[tuple[str | int, ...], str]] = []

@@ -21,6 +21,7 @@ from pydantic import BaseModel, Discriminator, ValidationError
 
 from motcua.activities import signatures
 from motcua.activities.base import IMPLICIT_FIELDS
+from motcua.activities.results import RESULTS
 from motcua.activities.signatures import Signature
 from motcua.workflows.dsl.diagnostics import (
     DataPath,
@@ -33,6 +34,7 @@ from motcua.workflows.dsl.expressions import (
     ENV,
     FILTERS,
     GLOBALS,
+    attribute_reads,
     filters_used,
     names_used,
     parse_error,
@@ -64,6 +66,13 @@ from motcua.workflows.dsl.walk import children, sequences, walk_steps
 ALWAYS_IN_SCOPE = frozenset({"input", "params", "case", "now"})
 JINJA_GLOBALS = GLOBALS | {"loop"}
 TASK_ACTIONS = ("approve", "reject", "request_supplement")
+DICT_METHODS = frozenset({"get", "items", "keys", "values"})  # readable on any result
+# What a task's decision and a member case's outcome hold (contracts.Decision, and what
+# ProcedureWorkflow._procedure returns); `form` and `output` are open.
+DECISION_FIELDS: dict[str, Any] = dict.fromkeys(
+    ("step_id", "action", "role", "agency", "actor", "comment", "form", "missing", "at")
+)
+MEMBER_FIELDS: dict[str, Any] = dict.fromkeys(("status", "output", "reason"))
 HANDLER_NAMES = frozenset({"reason"})
 SUPPLEMENT_DUE = "supplement_due_at"
 
@@ -333,14 +342,62 @@ class _Checker:
         self.sequences = sequences(defn)
         self.defined_at: dict[str, DataPath] = {}
         self.undoable: set[str] = set()
+        self.results: dict[str, tuple[str, dict[str, Any]]] = {}  # step id -> what, fields
+        set_names: set[str] = set()
         for steps, base in self.sequences:
             for step, path in walk_steps(steps, base):
                 self.defined_at.setdefault(step.id, (*path, "id"))
+                self._result_of(step)
                 if isinstance(step, SetStep):
+                    set_names |= {str(key) for key in step.set}
                     for key in step.set:
                         self.defined_at.setdefault(str(key), (*path, "set", key))
                 if isinstance(step, CallStep) and step.undo is not None:
                     self.undoable.add(step.id)
+
+        for name in set_names:  # a name set by a `set` step is not that step's result
+            self.results.pop(name, None)
+
+    def _result_of(self, step: Any) -> None:
+        """What a step's result holds, where it is known: an activity's result model
+        (motcua.activities.results), an officer's decision, a member case's outcome."""
+        activity = None
+        if isinstance(step, CallStep):
+            activity = step.call
+        elif isinstance(step, DocumentStep):
+            activity = DOCUMENT_ACTIVITY
+        elif isinstance(step, NotifyStep):
+            activity = NOTIFY_ACTIVITY
+        if activity is not None and activity in self.activities and activity in RESULTS:
+            fields = dict(RESULTS[activity])
+            if isinstance(step, CallStep) and step.result:  # what an officer may provide
+                fields |= {name: None for name in step.result}
+            self.results[step.id] = (f"activity '{activity}'", fields)
+        elif isinstance(step, TaskStep):
+            self.results[step.id] = ("an officer's decision", DECISION_FIELDS)
+        elif isinstance(step, ProcedureStep):
+            self.results[step.id] = ("a member case", MEMBER_FIELDS)
+
+    def result_fields(self, value: str, path: DataPath, *, bare: bool) -> None:
+        """Each field read from a step's result must be one that result has."""
+        reported: set[tuple[str, tuple[str, ...]]] = set()
+        for name, chain in attribute_reads(value, bare=bare):
+            if name not in self.results:
+                continue
+            what, tree = self.results[name]
+            node: dict[str, Any] | None = tree
+            for depth, attr in enumerate(chain):
+                if node is None or attr in DICT_METHODS:
+                    break
+                if attr not in node:
+                    if (name, chain[: depth + 1]) not in reported:
+                        reported.add((name, chain[: depth + 1]))
+                        read = ".".join((name, *chain[: depth + 1]))
+                        hint = did_you_mean(attr, node) or "its fields: " + ", ".join(node)
+                        message = f"'{read}': the result of {what} has no field '{attr}'"
+                        self.report.add("E025", path, message, hint)
+                    break
+                node = node[attr]
 
     def all_steps(self) -> Iterator[tuple[Any, DataPath]]:
         for steps, base in self.sequences:
@@ -539,6 +596,7 @@ class _Checker:
             else:
                 hint = did_you_mean(name, visible | JINJA_GLOBALS)
                 self.report.add("E008", path, f"undefined name '{name}'", hint)
+        self.result_fields(value, path, bare=bare)
 
     def templates(self, value: Any, path: DataPath, visible: set[str], own: str | None) -> None:
         for rel, text in strings_in(value):
