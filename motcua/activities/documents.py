@@ -22,8 +22,8 @@ rendering to lines, each read by its first characters:
 Values inserted with `{{ }}` are NFC-normalised and have their line breaks flattened, so
 data can never add structure. The context has `data` (the step's data), its keys at the top
 level as well, and `dossier_code`, `title`, `sign_as`, `issued_on` (may be None);
-filters `date_vn` (2026-11-23 -> 23/11/2026), `long_date_vn` (-> ngày 23 tháng 11 năm 2026),
-`sex_vn` (male/female/nam/nu -> Nam/Nữ).
+and the filters of expressions (motcua.workflows.dsl.filters: `vn_date`, `vn_long_date`,
+`vnd`, `place_name`, `agency_title`, `vn_sex`...).
 
 Determinism: the same input gives the same bytes, hence the same hash and one stored
 file. The PDF's creation date (and the date printed when the template shows `issued_on`)
@@ -191,24 +191,6 @@ def _as_date(value: Any) -> date | None:
         return None
 
 
-def date_vn(value: Any) -> str:
-    d = _as_date(value)
-    return f"{d:%d/%m/%Y}" if d else _finalize(value)
-
-
-def long_date_vn(value: Any) -> str:
-    d = _as_date(value)
-    return f"ngày {d:%d} tháng {d:%m} năm {d:%Y}" if d else _finalize(value)
-
-
-_SEX = {"male": "Nam", "m": "Nam", "nam": "Nam", "female": "Nữ", "f": "Nữ", "nu": "Nữ", "nữ": "Nữ"}
-
-
-def sex_vn(value: Any) -> str:
-    text = _finalize(value)
-    return _SEX.get(text.strip().lower(), text)
-
-
 def render_text(template: Template, context: dict[str, Any]) -> str:
     """The template's body rendered to lines (NFC); errors name the template, not data."""
     return FOLDER.render(
@@ -216,7 +198,6 @@ def render_text(template: Template, context: dict[str, Any]) -> str:
         template.body,
         context,
         finalize=_finalize,
-        filters={"date_vn": date_vn, "long_date_vn": long_date_vn, "sex_vn": sex_vn},
         first_line=template.body_line,
     )
 

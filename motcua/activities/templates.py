@@ -19,6 +19,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 from temporalio.exceptions import ApplicationError
 
 from motcua.settings import get_settings
+from motcua.workflows.dsl.filters import FILTERS as ANALYST_FILTERS
 
 TEMPLATE_NAME = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,99}$")
 
@@ -84,6 +85,7 @@ class TemplateFolder:
             lstrip_blocks=True,
             keep_trailing_newline=True,
         )
+        env.filters.update(ANALYST_FILTERS)  # the same as in expressions
         env.filters.update(filters or {})
         where = f"{self.kind} template {name!r}"
         try:

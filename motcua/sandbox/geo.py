@@ -14,12 +14,11 @@ synthetic population are mostly born in one of them.
 
 from __future__ import annotations
 
-import json
-import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 
-from vietnam_provinces import NESTED_DIVISIONS_JSON_PATH
+import motcua.places
+from motcua.places import Commune, Province
 
 # New province code -> the old (63-province) birth-registration codes merged into it.
 PREDECESSORS: dict[str, tuple[str, ...]] = {
@@ -71,23 +70,6 @@ POPULATION_WEIGHT: dict[str, float] = {
 }  # fmt: skip
 
 
-@dataclass(frozen=True, slots=True)
-class Province:
-    code: str  # "01"
-    name: str  # "Thành phố Hà Nội"
-    short_name: str  # "Hà Nội"
-    division_type: str  # "tỉnh" | "thành phố trung ương"
-    birth_code: str  # "001": PPP of the children whose birth it registers
-
-
-@dataclass(frozen=True, slots=True)
-class Commune:
-    code: str  # "00070"
-    name: str  # "Phường Hoàn Kiếm"
-    division_type: str  # "xã" | "phường" | "đặc khu"
-    province_code: str
-
-
 @dataclass(frozen=True)
 class Geography:
     provinces: dict[str, Province]
@@ -107,37 +89,12 @@ class Geography:
         }
 
 
-def _nfc(text: str) -> str:
-    return unicodedata.normalize("NFC", text)
-
-
 @lru_cache(maxsize=1)
 def load() -> Geography:
-    raw = json.loads(NESTED_DIVISIONS_JSON_PATH.read_text(encoding="utf-8"))
-    provinces: dict[str, Province] = {}
-    communes: dict[str, Commune] = {}
-    by_province: dict[str, tuple[Commune, ...]] = {}
-    for p in raw:
-        code = f"{int(p['code']):02d}"
-        name = _nfc(p["name"])
-        provinces[code] = Province(
-            code=code,
-            name=name,
-            short_name=name.removeprefix("Thành phố "),
-            division_type=_nfc(p["division_type"]),
-            birth_code="0" + code,
-        )
-        mine = []
-        for w in p["wards"]:
-            commune = Commune(
-                code=f"{int(w['code']):05d}",
-                name=_nfc(w["name"]),
-                division_type=_nfc(w["division_type"]),
-                province_code=code,
-            )
-            communes[commune.code] = commune
-            mine.append(commune)
-        by_province[code] = tuple(sorted(mine, key=lambda c: c.code))
-    if set(provinces) != set(PREDECESSORS):
+    places = motcua.places.load()
+    by_province: dict[str, tuple[Commune, ...]] = {code: () for code in places.provinces}
+    for commune in sorted(places.communes.values(), key=lambda c: c.code):
+        by_province[commune.province_code] += (commune,)
+    if set(places.provinces) != set(PREDECESSORS):
         raise RuntimeError("vietnam-provinces data does not match the 34 provinces of 2025")
-    return Geography(provinces, communes, by_province)
+    return Geography(places.provinces, places.communes, by_province)

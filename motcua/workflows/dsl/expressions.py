@@ -14,13 +14,14 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from datetime import date, datetime, timedelta, timezone
 from functools import lru_cache
 from typing import Any
 
 from jinja2 import StrictUndefined, Template, TemplateSyntaxError, Undefined, meta, nodes
 from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from motcua.workflows.dsl.filters import FILTERS as ANALYST_FILTERS
 
 _WHOLE = re.compile(r"^\s*\{\{(.*)\}\}\s*$", re.DOTALL)
 
@@ -34,24 +35,9 @@ class ExpressionError(Exception):
         self.message = message
 
 
-# Vietnam keeps +07:00 all year (no daylight saving), so a fixed offset is exact and keeps
-# expressions free of the time-zone database inside the workflow.
-VN = timezone(timedelta(hours=7), "ICT")
-
-
-def vn_date(value: Any) -> str:
-    """A datetime (e.g. `now`, which is UTC) as the Vietnamese calendar date: 24/11/2026."""
-    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
-    if isinstance(moment, datetime):
-        moment = moment.astimezone(VN) if moment.tzinfo else moment
-        return moment.strftime("%d/%m/%Y")
-    if isinstance(moment, date):
-        return moment.strftime("%d/%m/%Y")
-    raise ValueError("vn_date needs a date or datetime")
-
-
-# What an expression may call: Jinja2's deterministic filters and globals only, so the
-# same scope always gives the same value and a replay never diverges. Left out: `random`,
+# What an expression may call: Jinja2's deterministic filters and globals, and the
+# analysts' own (motcua.workflows.dsl.filters), so the same scope always gives the same
+# value and a replay never diverges. Left out: `random`,
 # `lipsum` (random text), `cycler`/`joiner`/`namespace` (state that changes between calls).
 FILTERS = frozenset(
     {
@@ -61,15 +47,16 @@ FILTERS = frozenset(
         "pprint", "reject", "rejectattr", "replace", "reverse", "round", "safe", "select",
         "selectattr", "slice", "sort", "string", "striptags", "sum", "title", "tojson",
         "trim", "truncate", "unique", "upper", "urlencode", "wordcount", "wordwrap",
-        "xmlattr", "vn_date",
+        "xmlattr",
     }
+    | set(ANALYST_FILTERS)
 )  # fmt: skip
 GLOBALS = frozenset({"range", "dict"})
 
 
 def _make_env() -> ImmutableSandboxedEnvironment:
     env = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
-    env.filters["vn_date"] = vn_date
+    env.filters.update(ANALYST_FILTERS)
     env.filters = {name: f for name, f in env.filters.items() if name in FILTERS}
     env.globals = {name: g for name, g in env.globals.items() if name in GLOBALS}
     return env
