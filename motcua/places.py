@@ -14,8 +14,6 @@ import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 
-from vietnam_provinces import NESTED_DIVISIONS_JSON_PATH
-
 
 @dataclass(frozen=True, slots=True)
 class Province:
@@ -66,6 +64,10 @@ def _nfc(text: str) -> str:
 
 @lru_cache(maxsize=1)
 def load() -> Places:
+    # Imported here: the package's enum modules take ~0.1 s to import, which every CLI
+    # command would pay for a filter it does not call.
+    from vietnam_provinces import NESTED_DIVISIONS_JSON_PATH
+
     raw = json.loads(NESTED_DIVISIONS_JSON_PATH.read_text(encoding="utf-8"))
     provinces: dict[str, Province] = {}
     communes: dict[str, Commune] = {}
