@@ -154,6 +154,8 @@ def describe_procedure(defn: ProcedureDefinition) -> dict[str, Any]:
 def _fee_text(fee: dict[str, Any]) -> str:
     amount = fee.get("amount") or 0
     text = "free" if amount == 0 else f"{amount:,} VND".replace(",", ".")
+    if fee.get("per") and amount:
+        text += f" per {fee['per']} (units: {fee['count']})"
     if fee.get("online") is not None:
         online = fee["online"]
         text += "; online: " + ("free" if online == 0 else f"{online:,} VND".replace(",", "."))

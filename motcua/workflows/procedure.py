@@ -102,7 +102,12 @@ class ProcedureWorkflow:
         self.scope: dict[str, Any] = {
             "input": dict(start.dossier),
             "params": {},
-            "case": {"dossier_code": start.dossier_code, "channel": start.channel},
+            # `member`: a member of a bundle keeps quiet what the bundle tells the citizen.
+            "case": {
+                "dossier_code": start.dossier_code,
+                "channel": start.channel,
+                "member": start.parent is not None,
+            },
         }
         self.definition: m.ProcedureDefinition  # set by _pin, before any step runs
         self.completed_writes: list[m.CallStep] = []  # calls with `undo`, for compensate

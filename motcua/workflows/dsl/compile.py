@@ -18,7 +18,7 @@ from motcua.settings import get_settings
 from motcua.workflows.dsl.diagnostics import DataPath, DefinitionError, Diagnostic
 from motcua.workflows.dsl.loader import Positions, load_yaml
 from motcua.workflows.dsl.model import ProcedureDefinition
-from motcua.workflows.dsl.validation import validate_definition
+from motcua.workflows.dsl.validation import prepare, validate_definition
 from motcua.workflows.dsl.walk import child_procedures
 
 if TYPE_CHECKING:
@@ -52,7 +52,7 @@ def _shape_only(path: Path) -> ProcedureDefinition | None:
     key = (path.resolve(), st.st_mtime_ns, st.st_size)
     if key not in _shapes:
         try:
-            data, _ = load_yaml(path, filename=str(path))
+            data, _, _ = prepare(load_yaml(path, filename=str(path))[0])
             _shapes[key] = ProcedureDefinition.model_validate(data)
         except Exception:  # noqa: BLE001 - a broken file is reported when it is validated
             _shapes[key] = None

@@ -408,11 +408,21 @@ Step = Annotated[
 
 
 class Fee(Strict):
-    """Fees in VND; online submission is usually free."""
+    """Fees in VND; online submission is usually free. A fee per unit (per copy, per page)
+    names the unit as a citizen reads it and the number of units in the dossier:
+    `{amount: 8000, per: bản, count: input.copies}`; the receipt then shows the total."""
 
-    amount: int = Field(0, ge=0)
-    online: int | None = Field(None, ge=0)
+    amount: int = Field(0, ge=0, description="The fee, or the fee per unit with `per`")
+    online: int | None = Field(None, ge=0, description="The same when filed online")
+    per: str | None = Field(None, description="The unit the amount is for (bản, trang)")
+    count: str | None = Field(None, description="Expression: how many units (with `per`)")
     note: str | None = None
+
+    @model_validator(mode="after")
+    def _count_goes_with_per(self) -> Fee:
+        if (self.per is None) != (self.count is None):
+            raise ValueError("a fee per unit needs both `per` (the unit) and `count`")
+        return self
 
 
 class ApologySpec(Strict):
@@ -450,6 +460,36 @@ class SubjectSpec(Strict):
     fields: list[str] = Field(min_length=1, description="Input fields naming the subject")
 
 
+class OneStopAgency(Strict):
+    name: str = Field(description="The receiving agency as a citizen reads it (an expression)")
+    sign_as: str = Field(description="Whose certificate signs the one-stop forms")
+    code: str | None = Field(None, description="Agency code deciding tasks that name none")
+
+
+class OneStopApplicant(Strict):
+    name: str
+    pid: str
+    email: str | None = None
+    phone: str | None = None
+
+
+class OneStopResult(Strict):
+    text: str = Field(description="What the result notice says")
+    document: str | None = Field(None, description="The step whose document goes with it")
+
+
+class OneStop(Strict):
+    """The one-stop paperwork the engine writes in (motcua/workflows/dsl/one_stop.py)."""
+
+    agency: OneStopAgency
+    applicant: OneStopApplicant
+    channels: list[Literal["email", "sms", "push"]] = Field(default=["email", "sms"])
+    received: list[Any] = Field(default_factory=list, description="Listed on the receipt")
+    note: str | None = Field(None, description="A note on the receipt")
+    result: OneStopResult | None = None
+    skip: list[str] = Field(default_factory=list, description="Pieces switched off, by step id")
+
+
 class ProcedureDefinition(Strict):
     id: str = Field(pattern=PROCEDURE_ID)
     version: int = Field(ge=1)
@@ -477,6 +517,9 @@ class ProcedureDefinition(Strict):
     output: dict[str, Any] = Field(default_factory=dict)
     documents: dict[str, DocumentDecl] = Field(default_factory=dict)
     notifications: dict[str, NotificationDecl] = Field(default_factory=dict)
+    one_stop: OneStop | None = Field(
+        None, description="Receipt, notices, forms 02/03, apology: written in as steps"
+    )
 
     @model_validator(mode="after")
     def _subject_fields_are_inputs(self) -> ProcedureDefinition:

@@ -10,6 +10,7 @@ Nothing here raises: an unexpected exception becomes an E099 diagnostic.
 
 from __future__ import annotations
 
+import copy
 import re
 import types
 import typing
@@ -23,6 +24,7 @@ from motcua.activities import signatures
 from motcua.activities.base import IMPLICIT_FIELDS
 from motcua.activities.results import RESULTS
 from motcua.activities.signatures import Signature
+from motcua.workflows.dsl import one_stop, parameters, reuse
 from motcua.workflows.dsl.diagnostics import (
     DataPath,
     Diagnostic,
@@ -772,6 +774,32 @@ def _guard(report: _Report, check: Any) -> None:
         report.add("E099", (), f"internal error while validating: {type(e).__name__}: {e}")
 
 
+def prepare(
+    data: Any,
+    positions: Positions | None = None,
+    procedures: Mapping[str, ProcedureDefinition] | None = None,
+) -> tuple[Any, Positions, list[tuple[str, DataPath, str, str | None]]]:
+    """What the author wrote -> what the models read, with the positions moved to match
+    and the problems found on the way (E026, E027):
+    a bundle's `use:` of its members' inputs and look-ups, then the one-stop paperwork
+    written in as steps (motcua.workflows.dsl.one_stop), `retries:` given to each call
+    (motcua.workflows.dsl.reuse), and `params.x` resolved where a number goes
+    (motcua.workflows.dsl.parameters). `procedures` (the catalogue) is needed for `use:`;
+    without it only the shape is read."""
+    positions = positions if positions is not None else Positions()
+    problems: list[tuple[str, DataPath, str, str | None]] = []
+    if isinstance(data, dict):
+        data = copy.deepcopy(data)
+        positions = copy.deepcopy(positions)
+        problems += [("E027", *p) for p in reuse.apply_use(data, positions, procedures)]
+    data, moved = one_stop.expand(data, positions)
+    moved = moved or Positions()
+    if isinstance(data, dict):
+        problems += [("E027", *p) for p in reuse.apply_retries(data, moved)]
+    data, unresolved = parameters.resolve(data)
+    return data, moved, problems + [("E026", *p) for p in unresolved]
+
+
 def validate_definition(
     data: Any,
     positions: Positions | Mapping[DataPath, tuple[int, int]],
@@ -790,7 +818,10 @@ def validate_definition(
         plain = Positions()
         plain.update(positions)
         positions = plain
-    report = _Report(filename, positions)
+    data, expanded, unresolved = prepare(data, positions, procedures)
+    report = _Report(filename, expanded)
+    for code, path, message, hint in unresolved:
+        report.add(code, path, message, hint)
     defn: ProcedureDefinition | None = None
     try:
         defn, replaced = _shape(data, report)
