@@ -20,6 +20,7 @@ from temporalio.exceptions import ApplicationError
 
 from motcua.settings import get_settings
 from motcua.workflows.dsl.filters import FILTERS as ANALYST_FILTERS
+from motcua.workflows.dsl.filters import RENAMED
 
 TEMPLATE_NAME = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,99}$")
 
@@ -86,6 +87,7 @@ class TemplateFolder:
             keep_trailing_newline=True,
         )
         env.filters.update(ANALYST_FILTERS)  # the same as in expressions
+        env.filters.update({old: ANALYST_FILTERS[new] for old, new in RENAMED.items()})
         env.filters.update(filters or {})
         where = f"{self.kind} template {name!r}"
         try:

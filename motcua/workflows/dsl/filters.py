@@ -108,3 +108,8 @@ FILTERS: dict[str, Callable[[Any], str]] = {
     "agency_title": agency_title,
     "vn_sex": vn_sex,
 }
+
+# Version 1 names of the template filters. Templates written for version 1 still render
+# (motcua.activities.templates registers these too); in a definition the validator names
+# the new one (E023).
+RENAMED = {"date_vn": "vn_date", "long_date_vn": "vn_long_date", "sex_vn": "vn_sex"}

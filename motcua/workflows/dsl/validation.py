@@ -42,6 +42,7 @@ from motcua.workflows.dsl.expressions import (
     parse_error,
     strings_in,
 )
+from motcua.workflows.dsl.filters import RENAMED
 from motcua.workflows.dsl.loader import Positions
 from motcua.workflows.dsl.model import (
     DOCUMENT_ACTIVITY,
@@ -577,6 +578,8 @@ class _Checker:
             return
         for name in sorted(filters_used(value, bare=bare) - FILTERS):
             hint = did_you_mean(name, FILTERS)
+            if name in RENAMED:
+                hint = f"renamed '{RENAMED[name]}' in version 2 of the language"
             at = _column_of(self.report.positions.at(path), value, name)
             self.report.add("E023", path, f"unknown filter '{name}'", hint, at=at)
         for name in sorted(names_used(value, bare=bare) - visible - JINJA_GLOBALS):
