@@ -248,6 +248,27 @@ async def test_stall_then_resume(
         assert result.output == {"got": got}
 
 
+async def test_a_typed_result_gets_the_defaults_the_officer_left_out(
+    ts_env: WorkflowEnvironment,
+) -> None:
+    engine_activities.FAILURES["lookup"] = 2
+    body = FLAKY.replace(
+        "result: {value: {type: string}}",
+        "result:\n      value: {type: string}\n"
+        "      source: {type: string, required: false, default: sổ giấy}",
+    ).replace("lookup.value if lookup else 'none'", "lookup.value ~ ' / ' ~ lookup.source")
+    async with new_worker(ts_env.client) as worker:
+        handle = await start_case(ts_env.client, worker, compiled("provdef", body), DOSSIER)
+        await state_when(handle, lambda s: s.status == CaseStatus.stalled)
+        typed = ResumeInput(
+            step_id="lookup", action="provide", actor="cb", reason="Nhập từ sổ",
+            result={"value": "12/2001"},
+        )  # fmt: skip
+        await handle.execute_update(ProcedureWorkflow.resume, typed)
+        result = await result_of(handle)
+    assert result.output == {"got": "12/2001 / sổ giấy"}
+
+
 async def test_skip_refused_when_step_not_skippable(ts_env: WorkflowEnvironment) -> None:
     engine_activities.FAILURES["lookup"] = 2
     body = FLAKY.replace("skippable: true", "skippable: false")

@@ -48,7 +48,7 @@ from motcua.activities.definitions import pin_members
 from motcua.activities.documents import IssuedDocumentRow
 from motcua.activities.store import get_store
 from motcua.sandbox.process import SandboxProcess
-from motcua.settings import ROOT
+from motcua.settings import ROOT, get_settings
 from motcua.simulate.model import (
     Advance,
     Decide,
@@ -806,10 +806,20 @@ def _summary(state: CaseState) -> str:
 
 
 def _procedure_path(name: str, scenario_file: Path) -> Path:
+    """A procedure's file from its path (from the repository root, or beside the scenario)
+    or its id, looked up in the catalogue."""
     for candidate in (ROOT / name, Path(name), scenario_file.parent / name):
         if candidate.is_file():
             return candidate
-    raise ScenarioFailed(f"procedure file not found: {name} (paths are from the repository root)")
+    if not name.endswith((".yaml", ".yml")):
+        from motcua.workflows.dsl.compile import load_catalogue
+
+        catalogue = load_catalogue(get_settings().procedure_dir)
+        if name in catalogue:
+            return catalogue[name][0]
+    raise ScenarioFailed(
+        f"procedure not found: {name} (give its id, or its file from the repository root)"
+    )
 
 
 def scenario_files(paths: list[Path]) -> list[Path]:

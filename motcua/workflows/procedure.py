@@ -74,6 +74,7 @@ INPUT_CHECK_PATCH = "input-checked-in-case"  # a dossier that fails the input sc
 # Every change above applies to a case that carries this one marker (ADR 0010). Patches
 # added after it get their own markers again, until the next generation.
 ENGINE_GENERATION = "engine-generation-2026-12"
+RESULT_DEFAULTS_PATCH = "provided-result-defaults"  # a typed result gets its fields' defaults
 
 
 def members_of(
@@ -490,6 +491,12 @@ class ProcedureWorkflow:
         resume = self.book.unstall(step_id)
         if resume.action == "abort":
             raise CaseEnded(CaseStatus.aborted, resume.reason)
+        schema = self._result_schema(step_id)
+        if resume.action == "provide" and resume.result is not None and schema:
+            # Asked only when a result is typed, so no other case carries the marker.
+            if workflow.patched(RESULT_DEFAULTS_PATCH):
+                filled = dossier_check.with_defaults(schema, resume.result)
+                resume = resume.model_copy(update={"result": filled})
         return resume
 
     def _key(self, step_id: str) -> str:

@@ -35,8 +35,10 @@ HERE = Path(__file__).resolve().parent
 # reports its status to its bundle, and calls retry for a window with heartbeats; v6: one
 # engine-generation marker for every change, working days counted in the case, search
 # attributes upserted once per workflow task, payloads compressed; v7: a bundle names its
-# members by hash and each member fetches its own definition (ADR 0012).
-GENERATION = "v7"
+# members by hash and each member fetches its own definition (ADR 0012); v8: the catalogue
+# in language v2 (one-stop paperwork written in by the compiler; members keep quiet by
+# `case.member`), and a typed result gets the defaults its fields declare.
+GENERATION = "v8"
 
 
 async def save(client: Client, handle: WorkflowHandle, name: str) -> WorkflowHistory:
@@ -125,6 +127,21 @@ async def record_edges() -> None:
             with contextlib.suppress(WorkflowFailureError):
                 await handle.result()
             await save(client, handle, "cancelled_after_on_abort")
+
+            engine_activities.FAILURES["lookup"] = 1
+            typed = tell("lookup").replace(
+                "retry:",
+                "result: {value: {type: string}, source: {type: string, default: sổ}}\n    retry:",
+            )
+            body = f"steps:{typed}"
+            handle = await start_case(client, worker, compiled("edge_typed", body), DOSSIER)
+            await state_when(handle, lambda s: s.status == CaseStatus.stalled)
+            provided = resume("lookup", "provide").model_copy(
+                update={"result": {"value": "12/2001"}}
+            )
+            await handle.execute_update(ProcedureWorkflow.resume, provided)
+            await handle.result()
+            await save(client, handle, "provided_result_defaults")
     finally:
         await env.shutdown()
 
