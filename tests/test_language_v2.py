@@ -8,6 +8,7 @@ diagnostics of mistakes.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -228,3 +229,37 @@ def test_a_version_1_filter_name_says_what_it_became(tmp_path: Path) -> None:
 
     found = [d for d in diagnostics(variant(tmp_path, change)) if d.code == "E023"]
     assert len(found) == 1 and "renamed 'vn_date'" in (found[0].hint or "")
+
+
+# ---------------------------------------------------------------- the docs stay true
+
+
+DOCS = Path(__file__).parents[1] / "docs"
+
+
+def test_the_docs_show_the_example_as_it_is() -> None:
+    text = (DOCS / "procedure-language.md").read_text(encoding="utf-8")
+    assert EXAMPLE.read_text(encoding="utf-8").rstrip() in text
+    assert len(EXAMPLE.read_text(encoding="utf-8").splitlines()) < 80
+
+
+def test_the_scenario_docs_name_every_key() -> None:
+    from pydantic import BaseModel
+
+    from motcua.simulate import model as scenario
+
+    text = (DOCS / "scenarios.md").read_text(encoding="utf-8")
+    # A key is documented when it is written as code: `name`, `start.at`, `{seed: 7}`.
+    written = {w for span in re.findall(r"`([^`]+)`", text) for w in re.findall(r"\w+", span)}
+    models: list[type[BaseModel]] = [
+        scenario.Scenario, scenario.Start, scenario.SandboxSpec, scenario.FinalExpect,
+        scenario.WorkingDaysExpect, scenario.DueExpect, *scenario.STEP_KINDS.values(),
+    ]  # fmt: skip
+    missing = {
+        f"{model.__name__}.{name}"
+        for model in models
+        for name in model.model_fields
+        if name != "file" and name not in written
+    }
+    missing |= {kind for kind in scenario.STEP_KINDS if kind not in written}
+    assert not missing, f"docs/scenarios.md does not document: {sorted(missing)}"
