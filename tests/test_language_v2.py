@@ -250,7 +250,8 @@ def test_the_scenario_docs_name_every_key() -> None:
 
     text = (DOCS / "scenarios.md").read_text(encoding="utf-8")
     # A key is documented when it is written as code: `name`, `start.at`, `{seed: 7}`.
-    written = {w for span in re.findall(r"`([^`]+)`", text) for w in re.findall(r"\w+", span)}
+    spans = re.findall(r"```.*?```|`[^`\n]+`", text, flags=re.S)
+    written = {w for span in spans for w in re.findall(r"\w+", span)}
     models: list[type[BaseModel]] = [
         scenario.Scenario, scenario.Start, scenario.SandboxSpec, scenario.FinalExpect,
         scenario.WorkingDaysExpect, scenario.DueExpect, *scenario.STEP_KINDS.values(),
