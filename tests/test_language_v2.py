@@ -87,6 +87,38 @@ def test_a_piece_is_switched_off_or_overridden_by_id(tmp_path: Path) -> None:
     assert isinstance(receipt, m.DocumentStep) and receipt.document.data == {}  # the analyst's
 
 
+def test_the_receipt_can_come_after_the_checks_that_refuse_before_it(tmp_path: Path) -> None:
+    def change(data: dict[str, Any]) -> None:
+        check = {
+            "id": "check",
+            "switch": {
+                "cases": [
+                    {
+                        "when": "input.copies < 1",
+                        "steps": [
+                            {"id": "too_few", "reject": {"reason": "Số bản sao phải từ 1 trở lên"}}
+                        ],
+                    }
+                ]
+            },
+        }
+        data["steps"].insert(1, check)
+        data["one_stop"]["receive_after"] = "check"
+        data["fee"] = {"amount": 8000, "total": "8000 * input.copies"}
+
+    defn = compiled(variant(tmp_path, change))
+    assert ids(defn.steps)[:5] == ["place", "check", "one_stop", "receipt", "tell_received"]
+    receipt = defn.steps[3]
+    assert isinstance(receipt, m.DocumentStep)
+    assert receipt.document.data["fields"] == {"Phí, lệ phí": "{{ (8000 * input.copies) | vnd }}"}
+
+    def wrong(data: dict[str, Any]) -> None:
+        data["one_stop"]["receive_after"] = "chek"
+
+    found = [d for d in diagnostics(variant(tmp_path, wrong)) if d.code == "E027"]
+    assert len(found) == 1 and "no step 'chek'" in found[0].message
+
+
 def test_mistakes_are_located_where_written_around_generated_steps(tmp_path: Path) -> None:
     text = EXAMPLE.read_text(encoding="utf-8")
     broken = text.replace(

@@ -416,6 +416,9 @@ class Fee(Strict):
     online: int | None = Field(None, ge=0, description="The same when filed online")
     per: str | None = Field(None, description="The unit the amount is for (bản, trang)")
     count: str | None = Field(None, description="Expression: how many units (with `per`)")
+    total: str | None = Field(
+        None, description="Expression: the fee of this dossier when no unit price says it"
+    )
     note: str | None = None
 
     @model_validator(mode="after")
@@ -488,6 +491,11 @@ class OneStop(Strict):
     note: str | None = Field(None, description="A note on the receipt")
     result: OneStopResult | None = None
     skip: list[str] = Field(default_factory=list, description="Pieces switched off, by step id")
+    receive_after: str | None = Field(
+        None,
+        description="The step after which the dossier counts as received (the receipt goes "
+        "there): checks before it refuse with form 03 only. Default: after the opening sets",
+    )
 
 
 class ProcedureDefinition(Strict):

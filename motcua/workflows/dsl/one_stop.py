@@ -104,6 +104,7 @@ class _Expansion:
         self.channels = spec.get("channels", ["email", "sms"])
         # Where each new list index came from: sequence path -> [old index or None].
         self.moved: dict[DataPath, list[int | None]] = {}
+        self.problems: list[tuple[DataPath, str, str | None]] = []
 
     def wanted(self, step_id: str) -> bool:
         return step_id not in self.skip and step_id not in self.taken
@@ -147,6 +148,17 @@ class _Expansion:
         at = 0
         while at < len(steps) and isinstance(steps[at], dict) and "set" in steps[at]:
             at += 1
+        after = self.spec.get("receive_after")
+        if isinstance(after, str):
+            # Checks that refuse a dossier before it is received (only form 03, no receipt).
+            found = [i for i, s in enumerate(steps) if isinstance(s, dict) and s.get("id") == after]
+            if found:
+                at = found[0] + 1
+            else:
+                written = ", ".join(str(s.get("id")) for s in steps if isinstance(s, dict))
+                self.problems.append(
+                    ((KEY, "receive_after"), f"no step '{after}' in `steps`", f"steps: {written}")
+                )
         applicant = _mapping(self.spec.get("applicant"))
         pieces: list[dict[str, Any]] = []
         if self.wanted("one_stop"):
@@ -192,8 +204,11 @@ class _Expansion:
         self.insert(("steps",), at, pieces)
 
     def fee_text(self) -> str | None:
-        """A fee per unit on the receipt: its total and how it was counted."""
+        """The fee on the receipt when it depends on the dossier: a fee per unit (its total
+        and how it was counted), or `fee.total`."""
         fee = _mapping(self.data.get("fee"))
+        if isinstance(fee.get("total"), str):
+            return f"{{{{ ({fee['total']}) | vnd }}}}"
         per, count, amount = fee.get("per"), fee.get("count"), fee.get("amount")
         if not (per and count and amount):
             return None
@@ -307,12 +322,14 @@ class _Expansion:
                     declared.setdefault(name, dict(decl))
 
 
-def expand(data: Any, positions: Positions | None = None) -> tuple[Any, Positions | None]:
-    """The definition with its one-stop paperwork as steps, and the positions moved to
-    match (generated steps are placed at the `one_stop` key). Data without a `one_stop`
-    mapping is returned as it is."""
+def expand(
+    data: Any, positions: Positions | None = None
+) -> tuple[Any, Positions | None, list[tuple[DataPath, str, str | None]]]:
+    """The definition with its one-stop paperwork as steps, the positions moved to match
+    (generated steps are placed at the `one_stop` key), and the problems as (path, message,
+    hint). Data without a `one_stop` mapping is returned as it is."""
     if not isinstance(data, dict) or not isinstance(data.get(KEY), dict):
-        return data, positions
+        return data, positions, []
     data = copy.deepcopy(data)
     work = _Expansion(data, data[KEY])
     for piece in (
@@ -321,8 +338,8 @@ def expand(data: Any, positions: Positions | None = None) -> tuple[Any, Position
     ):  # fmt: skip
         piece()
     if positions is None:
-        return data, None
-    return data, _moved(positions, work.moved, positions.key_at((KEY,)))
+        return data, None, work.problems
+    return data, _moved(positions, work.moved, positions.key_at((KEY,))), work.problems
 
 
 def _moved(

@@ -795,7 +795,8 @@ def prepare(
         data = copy.deepcopy(data)
         positions = copy.deepcopy(positions)
         problems += [("E027", *p) for p in reuse.apply_use(data, positions, procedures)]
-    data, moved = one_stop.expand(data, positions)
+    data, moved, mistakes = one_stop.expand(data, positions)
+    problems += [("E027", *p) for p in mistakes]
     moved = moved or Positions()
     if isinstance(data, dict):
         problems += [("E027", *p) for p in reuse.apply_retries(data, moved)]
