@@ -96,12 +96,22 @@ def test_start_refused_on_its_input_imports_nothing_heavy() -> None:
 
 def _eager() -> click.Group:
     """The group as it was before commands were lazy: every command imported and added."""
-    from motcua.cli import activities, cases, graph, paperwork, pki, schema, simulate, validate
+    from motcua.cli import (
+        activities,
+        cases,
+        graph,
+        paperwork,
+        pki,
+        samples,
+        schema,
+        simulate,
+        validate,
+    )
 
     group = click.Group("main", help=main.help, params=list(main.params))
     for command in [validate.validate, graph.graph, schema.schema, pki.pki]:
         group.add_command(command)
-    for command in [activities.activities]:
+    for command in [activities.activities, samples.samples]:
         group.add_command(command)
     for command in [*cases.COMMANDS, *simulate.COMMANDS, *paperwork.COMMANDS]:
         group.add_command(command)

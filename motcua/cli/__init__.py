@@ -57,6 +57,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "motcua.cli.simulate:simulate",
         "Run SCENARIO files (or every *.yaml under folders) and report every check.",
     ),
+    "samples": (
+        "motcua.cli.samples:samples",
+        "Print sandbox test samples of each KIND (all kinds when none is given) as JSON.",
+    ),
     "describe": (
         "motcua.cli.simulate:describe",
         "Explain PROCEDURE (an id such as vn.birth_registration, or a YAML file) for people: "

@@ -6,6 +6,7 @@ import hashlib
 import json
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -101,6 +102,13 @@ def fingerprint(request: Request, body: BaseModel | None) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
+def sent_path(request: Request) -> str:
+    """The path as the client sent it, still quoted: a replay of it reaches the same route
+    with the same ids, even one holding a slash or a '?' ("12/2001" sent as "12%2F2001")."""
+    raw = request.scope.get("raw_path")
+    return raw.decode("ascii") if isinstance(raw, bytes) else quote(request.url.path)
+
+
 def write(
     request: Request,
     service: str,
@@ -131,7 +139,7 @@ def write(
             return answer(seen.status, seen.body, {"Idempotent-Replayed": "true"})
         status, response = apply(sb)
         payload = body.model_dump(mode="json") if body is not None else None
-        sb.journal_write(request.method, request.url.path, key, payload)
+        sb.journal_write(request.method, sent_path(request), key, payload)
         book.keys[key] = Stored(fp, status, response)
         record(sb, service, key, operation, response)
     return answer(status, response)

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from motcua.sandbox import geo
+from motcua.sandbox import civil_register, geo
 from motcua.sandbox.data import VN_TZ, World, generate
 from motcua.sandbox.journal import Journal
 
@@ -84,9 +84,9 @@ class Sandbox:
             self.faults = {name: Fault() for name in SERVICES}
             self.fault_rngs = {name: random.Random(f"{self.seed}/{name}") for name in SERVICES}
             self.rng = random.Random(f"{self.seed}/runtime")
-            self.sequences: dict[str, int] = {}
-            # civil status
-            self.registrations: dict[str, dict[str, Any]] = {}
+            # civil status: the books as they stand, new registrations numbered after them
+            self.registrations, serials = civil_register.existing(self.world)
+            self.sequences: dict[str, int] = {"civil-status": serials}
             self.certificates_used: dict[str, str] = {}  # certificate no -> registration no
             # residence
             self.residence_records: dict[str, dict[str, Any]] = {}

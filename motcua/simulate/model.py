@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -245,7 +245,11 @@ class Scenario(Strict):
     procedure: str = Field(description="Procedure file, from the repository root")
     start: Start
     sandbox: SandboxSpec = Field(default_factory=SandboxSpec)
-    samples: bool = False
+    samples: bool | Annotated[int, Field(ge=1, le=1000)] = Field(
+        False,
+        description="true: the sandbox's test samples as `samples`, 100 of each kind; "
+        "a number: that many of each kind (at most 1000)",
+    )
     input: dict[str, Any] = Field(default_factory=dict)
     steps: list[ScenarioStep] = Field(default_factory=list)
     expect: FinalExpect

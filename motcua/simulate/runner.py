@@ -83,7 +83,7 @@ from motcua.workflows.procedure import ProcedureWorkflow
 WAIT_TIMEOUT = 30.0  # real seconds a step waits for its case to be ready
 RESULT_TIMEOUT = 60.0  # real seconds to wait for the case to end once the steps are done
 TERMINAL = {"completed", "rejected", "aborted", "failed"}
-SAMPLE_COUNT = 100  # the sandbox's maximum: scenarios pick records by index
+SAMPLE_COUNT = 100  # of each kind, for `samples: true`: scenarios pick records by index
 FALLBACK_AGENCY = "MOTCUA-SIM"
 RETRY_SKIP_STEP = timedelta(seconds=20)  # the least step through a failing call's window
 # The longest retry window (notify.send) and a bit; longer waits are the scenario's to
@@ -353,8 +353,9 @@ class _Run:
         definition = self.procedure.definition
         self.report.procedure_id = definition.id
         if s.samples:
+            count = SAMPLE_COUNT if s.samples is True else s.samples
             reply = await asyncio.to_thread(
-                httpx.get, f"{self.sandbox_url}/_admin/samples?count={SAMPLE_COUNT}", timeout=60.0
+                httpx.get, f"{self.sandbox_url}/_admin/samples?count={count}", timeout=60.0
             )
             reply.raise_for_status()
             self.samples = reply.json()

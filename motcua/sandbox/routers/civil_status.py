@@ -19,6 +19,7 @@ from fastapi import APIRouter, Request
 from pydantic import Field
 from starlette.responses import Response
 
+from motcua.sandbox.civil_register import Kind, Registration, electronic_no
 from motcua.sandbox.common import (
     Body,
     add_ledger,
@@ -37,7 +38,6 @@ router = APIRouter(prefix="/civil-status")
 add_ledger(router, SERVICE)
 
 MARRIAGE_AGE = {"male": 20, "female": 18}
-PREFIX = {"birth": "KS", "death": "KT", "marriage": "KH"}  # khai sinh, khai tử, kết hôn
 
 
 class Child(Body):
@@ -88,26 +88,13 @@ def citizen(sb: Sandbox, pid: str, what: str = "citizen") -> Citizen:
 
 
 def new_registration(
-    sb: Sandbox, kind: str, commune_code: str, subjects: list[str], undo: dict[str, Any]
-) -> dict[str, Any]:
+    sb: Sandbox, kind: Kind, commune_code: str, subjects: list[str], undo: dict[str, Any]
+) -> Registration:
     now = sb.now()
-    no = f"{PREFIX[kind]}.{commune_code}.{now.year}.{sb.next_seq('civil-status'):06d}"
-    reg = {
-        "registration_no": no,
-        "kind": kind,
-        "subject_pids": subjects,
-        "registered_at": now.isoformat(),
-        "commune_code": commune_code,
-        "cancelled": False,
-        "undo": undo,
-    }
+    no = electronic_no(kind, commune_code, now.year, sb.next_seq("civil-status"))
+    reg = Registration(no, kind, tuple(subjects), now, commune_code, undo)
     sb.registrations[no] = reg
     return reg
-
-
-def registration_json(reg: dict[str, Any]) -> dict[str, Any]:
-    keys = ("registration_no", "kind", "subject_pids", "registered_at", "cancelled")
-    return {k: reg[k] for k in keys}
 
 
 @router.post("/births")
@@ -152,11 +139,11 @@ async def register_birth(body: BirthIn, request: Request) -> Response:
         reg = new_registration(
             sb, "birth", body.commune_code, [pid], {"certificate": body.birth_certificate_no}
         )
-        sb.certificates_used[body.birth_certificate_no] = reg["registration_no"]
+        sb.certificates_used[body.birth_certificate_no] = reg.registration_no
         return 201, {
-            "registration_no": reg["registration_no"],
+            "registration_no": reg.registration_no,
             "child_pid": pid,
-            "registered_at": reg["registered_at"],
+            "registered_at": reg.registered_at.isoformat(),
             "commune_code": body.commune_code,
         }
 
@@ -182,8 +169,8 @@ async def register_death(body: DeathIn, request: Request) -> Response:
         person.death_date = body.death_date
         reg = new_registration(sb, "death", body.commune_code, [person.pid], {})
         return 201, {
-            "registration_no": reg["registration_no"],
-            "registered_at": reg["registered_at"],
+            "registration_no": reg.registration_no,
+            "registered_at": reg.registered_at.isoformat(),
         }
 
     return write(request, SERVICE, "death", body, apply)
@@ -216,54 +203,59 @@ async def register_marriage(body: MarriageIn, request: Request) -> Response:
         husband.spouse_pid, wife.spouse_pid = wife.pid, husband.pid
         reg = new_registration(sb, "marriage", body.commune_code, [husband.pid, wife.pid], undo)
         return 201, {
-            "registration_no": reg["registration_no"],
-            "registered_at": reg["registered_at"],
+            "registration_no": reg.registration_no,
+            "registered_at": reg.registered_at.isoformat(),
         }
 
     return write(request, SERVICE, "marriage", body, apply)
 
 
-@router.get("/registrations/{registration_no}")
+# A number may hold a slash (paper books number "12/2001"): clients quote it as one path
+# segment ("12%2F2001"), which the server decodes before routing, so these routes take the
+# rest of the path; the same number unquoted works too.
+@router.get("/registrations/{registration_no:path}")
 async def get_registration(registration_no: str, request: Request) -> Response:
     reg = sandbox_of(request).registrations.get(registration_no)
     if reg is None:
         raise not_found("registration")
-    return answer(200, registration_json(reg))
+    return answer(200, reg.as_json())
 
 
-def undo(sb: Sandbox, reg: dict[str, Any]) -> None:
+def undo(sb: Sandbox, reg: Registration) -> None:
     people = sb.world.citizens
-    if reg["kind"] == "birth":
-        pid = reg["subject_pids"][0]
+    done = reg.undo or {}
+    if reg.kind == "birth":
+        pid = reg.subject_pids[0]
         child = people.pop(pid, None)
         if child is not None and child.household_id:
             household = sb.world.households.get(child.household_id)
             if household is not None and pid in household.members:
                 household.members.remove(pid)
-        sb.certificates_used.pop(reg["undo"]["certificate"], None)
-    elif reg["kind"] == "death":
-        person = people.get(reg["subject_pids"][0])
+        if "certificate" in done:
+            sb.certificates_used.pop(done["certificate"], None)
+    elif reg.kind == "death":
+        person = people.get(reg.subject_pids[0])
         if person is not None:
             person.alive, person.death_date = True, None
-    elif reg["kind"] == "marriage":
-        husband_pid, wife_pid = reg["subject_pids"]
+    elif reg.kind == "marriage":
+        husband_pid, wife_pid = reg.subject_pids
         husband, wife = people.get(husband_pid), people.get(wife_pid)
+        previous = done.get("previous", {})
         if husband is not None and husband.spouse_pid == wife_pid:
-            husband.spouse_pid = reg["undo"]["previous"][husband_pid]
+            husband.spouse_pid = previous.get(husband_pid)
         if wife is not None and wife.spouse_pid == husband_pid:
-            wife.spouse_pid = reg["undo"]["previous"][wife_pid]
+            wife.spouse_pid = previous.get(wife_pid)
 
 
-@router.post("/registrations/{registration_no}/cancellations")
+@router.post("/registrations/{registration_no:path}/cancellations")
 async def cancel_registration(registration_no: str, body: CancelIn, request: Request) -> Response:
     def apply(sb: Sandbox) -> tuple[int, Any]:
         reg = sb.registrations.get(registration_no)
         if reg is None:
             raise not_found("registration")
-        if not reg["cancelled"]:
+        if not reg.cancelled:
             undo(sb, reg)
-            reg["cancelled"] = True
-            reg["cancel_reason"] = body.reason
-        return 200, registration_json(reg)
+            reg.cancelled, reg.cancel_reason = True, body.reason
+        return 200, reg.as_json()
 
     return write(request, SERVICE, "cancellation", body, apply)
