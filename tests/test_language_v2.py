@@ -107,7 +107,10 @@ def test_the_receipt_can_come_after_the_checks_that_refuse_before_it(tmp_path: P
         data["fee"] = {"amount": 8000, "total": "8000 * input.copies"}
 
     defn = compiled(variant(tmp_path, change))
-    assert ids(defn.steps)[:5] == ["place", "check", "one_stop", "receipt", "tell_received"]
+    # `one_stop` (agency_name, contact) stays first: a refusal before the receipt needs it.
+    assert ids(defn.steps)[:5] == ["place", "one_stop", "check", "receipt", "tell_received"]
+    refused = defn.steps[2]
+    assert isinstance(refused, m.SwitchStep)
     receipt = defn.steps[3]
     assert isinstance(receipt, m.DocumentStep)
     assert receipt.document.data["fields"] == {"Phí, lệ phí": "{{ (8000 * input.copies) | vnd }}"}

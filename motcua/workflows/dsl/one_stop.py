@@ -145,22 +145,23 @@ class _Expansion:
         steps = self.data.get("steps")
         if not isinstance(steps, list):
             return
-        at = 0
-        while at < len(steps) and isinstance(steps[at], dict) and "set" in steps[at]:
-            at += 1
+        opening = 0
+        while opening < len(steps) and isinstance(steps[opening], dict) and "set" in steps[opening]:
+            opening += 1
+        at = opening
         after = self.spec.get("receive_after")
         if isinstance(after, str):
-            # Checks that refuse a dossier before it is received (only form 03, no receipt).
+            # Checks that refuse a dossier before it is received (form 03 only, no receipt):
+            # the receipt goes after them; `one_stop` stays first, as the refusal needs it.
             found = [i for i, s in enumerate(steps) if isinstance(s, dict) and s.get("id") == after]
             if found:
-                at = found[0] + 1
+                at = max(found[0] + 1, opening)
             else:
                 written = ", ".join(str(s.get("id")) for s in steps if isinstance(s, dict))
                 self.problems.append(
                     ((KEY, "receive_after"), f"no step '{after}' in `steps`", f"steps: {written}")
                 )
         applicant = _mapping(self.spec.get("applicant"))
-        pieces: list[dict[str, Any]] = []
         if self.wanted("one_stop"):
             contact = {
                 "full_name": applicant.get("name", ""),
@@ -168,13 +169,14 @@ class _Expansion:
                 "email": applicant.get("email"),
                 "phone": applicant.get("phone"),
             }
-            pieces.append(
-                {
-                    "id": "one_stop",
-                    "title": "Cơ quan tiếp nhận và người nộp hồ sơ",
-                    "set": {"agency_name": self.agency_name, "contact": contact},
-                }
-            )
+            names = {
+                "id": "one_stop",
+                "title": "Cơ quan tiếp nhận và người nộp hồ sơ",
+                "set": {"agency_name": self.agency_name, "contact": contact},
+            }
+            self.insert(("steps",), opening, [names])
+            at += 1
+        pieces: list[dict[str, Any]] = []
         dates = {
             "received_at": "{{ case.received_at | vn_date }}",
             "due_date": "{{ case.due_at | vn_date }}",
