@@ -122,6 +122,28 @@ def test_the_receipt_can_come_after_the_checks_that_refuse_before_it(tmp_path: P
     assert len(found) == 1 and "no step 'chek'" in found[0].message
 
 
+def test_forms_titles_and_member_quiet_are_said_once(tmp_path: Path) -> None:
+    def change(data: dict[str, Any]) -> None:
+        data["one_stop"] |= {
+            "forms": {"receipt": "CT04", "refusal": "CT06"},
+            "quiet": ["tell_result"],
+            "title": "Cấp bản sao trích lục (thử)",
+        }
+        data["one_stop"]["result"]["pickup"] = "Bộ phận một cửa"
+
+    defn = compiled(variant(tmp_path, change))
+    steps = {s.id: s for s, _ in walk_definition(defn)}
+    receipt, refusal, letter = steps["receipt"], steps["refusal"], steps["supplement_letter"]
+    assert isinstance(receipt, m.DocumentStep) and isinstance(refusal, m.DocumentStep)
+    assert receipt.document.data["form_no"] == "CT04" and "(mẫu CT04)" in (receipt.title or "")
+    assert refusal.document.data["form_no"] == "CT06"
+    assert isinstance(letter, m.DocumentStep) and "form_no" not in letter.document.data
+    assert receipt.document.data["procedure_title"] == "Cấp bản sao trích lục (thử)"
+    result = steps["tell_result"]
+    assert isinstance(result, m.NotifyStep) and result.when == "not case.member"
+    assert result.notify.data["pickup"] == "Bộ phận một cửa"
+
+
 def test_mistakes_are_located_where_written_around_generated_steps(tmp_path: Path) -> None:
     text = EXAMPLE.read_text(encoding="utf-8")
     broken = text.replace(

@@ -479,6 +479,7 @@ class OneStopApplicant(Strict):
 class OneStopResult(Strict):
     text: str = Field(description="What the result notice says")
     document: str | None = Field(None, description="The step whose document goes with it")
+    pickup: str | None = Field(None, description="Where the paper result can be collected")
 
 
 class OneStop(Strict):
@@ -491,6 +492,15 @@ class OneStop(Strict):
     note: str | None = Field(None, description="A note on the receipt")
     result: OneStopResult | None = None
     skip: list[str] = Field(default_factory=list, description="Pieces switched off, by step id")
+    quiet: list[str] = Field(
+        default_factory=list,
+        description="More pieces, by step id, that a member case leaves to its bundle",
+    )
+    forms: dict[str, str] = Field(
+        default_factory=dict,
+        description="Form numbers of its own, by template: {receipt: CT04, refusal: CT06}",
+    )
+    title: str | None = Field(None, description="The procedure as the paperwork names it")
     receive_after: str | None = Field(
         None,
         description="The step after which the dossier counts as received (the receipt goes "

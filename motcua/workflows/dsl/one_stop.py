@@ -37,6 +37,7 @@ reported at its line; a mistake in a generated step is reported at the `one_stop
 from __future__ import annotations
 
 import copy
+import re
 from typing import Any
 
 from motcua.workflows.dsl.diagnostics import DataPath
@@ -96,7 +97,11 @@ class _Expansion:
         skip = spec.get("skip") or []
         self.skip = {str(s) for s in skip} if isinstance(skip, list) else set()
         self.taken = _ids(data)  # ids the analyst wrote: those pieces are theirs
-        self.title = data.get("title", "")
+        self.title = spec.get("title") or data.get("title", "")
+        quiet = spec.get("quiet") or []
+        self.quiet = {str(q) for q in quiet} if isinstance(quiet, list) else set()
+        forms = spec.get("forms") or {}
+        self.forms: dict[str, str] = forms if isinstance(forms, dict) else {}
         agency = _mapping(spec.get("agency"))
         self.sign_as = agency.get("sign_as", data.get("agency", "commune"))
         self.agency_name = agency.get("name", "")
@@ -117,6 +122,9 @@ class _Expansion:
         target = parent.setdefault(path[-1], [])
         if not isinstance(target, list) or not steps:
             return
+        for step in steps:
+            if step["id"] in self.quiet:
+                step["when"] = MEMBER_QUIET
         origin = self.moved.setdefault(path, list(range(len(target))))
         target[at:at] = steps
         origin[at:at] = [None] * len(steps)
@@ -133,6 +141,10 @@ class _Expansion:
 
     def document(self, step_id: str, title: str, template: str, data: dict) -> dict:
         base = {"agency_name": "{{ agency_name }}", "procedure_title": self.title}
+        form = self.forms.get(template)
+        if form is not None:  # a form of its own, e.g. CT04 for residence
+            base["form_no"] = form
+            title = re.sub(r"\(mẫu \d+\)", f"(mẫu {form})", title)
         return {
             "id": step_id,
             "title": title,
@@ -281,6 +293,8 @@ class _Expansion:
         if not isinstance(result, dict) or not self.wanted("tell_result"):
             return
         data: dict[str, Any] = {"result": result.get("text", "")}
+        if result.get("pickup"):
+            data["pickup"] = result["pickup"]
         if result.get("document"):
             data["document"] = f"{{{{ {result['document']}.document_ref }}}}"
         notice = self.notice("tell_result", "result_ready", data, quiet=False)
