@@ -125,8 +125,10 @@ def test_the_receipt_can_come_after_the_checks_that_refuse_before_it(tmp_path: P
 def test_forms_titles_and_member_quiet_are_said_once(tmp_path: Path) -> None:
     def change(data: dict[str, Any]) -> None:
         data["one_stop"] |= {
-            "forms": {"receipt": "CT04", "refusal": "CT06"},
+            "forms": {"receipt": "Mẫu CT04", "refusal": {"form_no": "Mẫu CT06", "title": "CT06"}},
             "quiet": ["tell_result"],
+            "member_says": ["tell_rejected"],
+            "fields": {"Nơi nhận kết quả": "Bộ phận một cửa"},
             "title": "Cấp bản sao trích lục (thử)",
         }
         data["one_stop"]["result"]["pickup"] = "Bộ phận một cửa"
@@ -135,13 +137,38 @@ def test_forms_titles_and_member_quiet_are_said_once(tmp_path: Path) -> None:
     steps = {s.id: s for s, _ in walk_definition(defn)}
     receipt, refusal, letter = steps["receipt"], steps["refusal"], steps["supplement_letter"]
     assert isinstance(receipt, m.DocumentStep) and isinstance(refusal, m.DocumentStep)
-    assert receipt.document.data["form_no"] == "CT04" and "(mẫu CT04)" in (receipt.title or "")
-    assert refusal.document.data["form_no"] == "CT06"
+    assert receipt.document.data["form_no"] == "Mẫu CT04"
+    assert "(Mẫu CT04)" in (receipt.title or "")
+    assert (refusal.document.data["form_no"], refusal.title) == ("Mẫu CT06", "CT06")
+    assert list(receipt.document.data["fields"]) == ["Nơi nhận kết quả", "Phí, lệ phí"]
+    assert "procedure_code" not in receipt.document.data  # the example has no `code`
+    assert steps["tell_rejected"].when is None
     assert isinstance(letter, m.DocumentStep) and "form_no" not in letter.document.data
     assert receipt.document.data["procedure_title"] == "Cấp bản sao trích lục (thử)"
     result = steps["tell_result"]
     assert isinstance(result, m.NotifyStep) and result.when == "not case.member"
     assert result.notify.data["pickup"] == "Bộ phận một cửa"
+
+
+def test_a_generated_piece_goes_next_to_its_partner_the_analyst_wrote(tmp_path: Path) -> None:
+    def change(data: dict[str, Any]) -> None:
+        own = {"id": "receipt", "document": {"template": "receipt", "sign_as": "commune"}}
+        data["steps"].insert(2, own)  # after `review`: the notice follows it there
+        tell = {"id": "tell_rejected", "notify": {"to": "{{ contact }}", "template": "rejected"}}
+        data["on_reject"] = [tell]
+        letter = {"id": "supplement_letter", "document": {"template": "supplement_request",
+                  "sign_as": "commune"}}  # fmt: skip
+        data["steps"][1]["task"]["on_supplement"] = [{"id": "mark", "set": {"asked": True}}, letter]
+
+    defn = compiled(variant(tmp_path, change))
+    assert ids(defn.steps)[:5] == ["place", "one_stop", "review", "receipt", "tell_received"]
+    assert ids(defn.on_reject) == ["refusal", "tell_rejected"]
+    review = defn.steps[2]
+    assert isinstance(review, m.TaskStep)
+    assert ids(review.task.on_supplement) == ["mark", "supplement_letter", "tell_supplement"]
+    notice = review.task.on_supplement[2]
+    assert isinstance(notice, m.NotifyStep)
+    assert notice.notify.data["document"] == "{{ supplement_letter.document_ref }}"
 
 
 def test_mistakes_are_located_where_written_around_generated_steps(tmp_path: Path) -> None:

@@ -482,6 +482,11 @@ class OneStopResult(Strict):
     pickup: str | None = Field(None, description="Where the paper result can be collected")
 
 
+class OneStopForm(Strict):
+    form_no: str = Field(description="As printed at the top, e.g. 'Mẫu CT04'")
+    title: str | None = Field(None, description="The step's title, when it differs")
+
+
 class OneStop(Strict):
     """The one-stop paperwork the engine writes in (motcua/workflows/dsl/one_stop.py)."""
 
@@ -496,9 +501,17 @@ class OneStop(Strict):
         default_factory=list,
         description="More pieces, by step id, that a member case leaves to its bundle",
     )
-    forms: dict[str, str] = Field(
+    forms: dict[str, str | OneStopForm] = Field(
         default_factory=dict,
-        description="Form numbers of its own, by template: {receipt: CT04, refusal: CT06}",
+        description="Forms of its own, by template: {receipt: Mẫu CT04} or {form_no, title}",
+    )
+    member_says: list[str] = Field(
+        default_factory=list,
+        description="Pieces, by step id, that a member case still says (e.g. tell_rejected "
+        "when its bundle goes on without it)",
+    )
+    fields: dict[str, str] = Field(
+        default_factory=dict, description="More lines on the receipt: {label: expression}"
     )
     title: str | None = Field(None, description="The procedure as the paperwork names it")
     receive_after: str | None = Field(

@@ -68,6 +68,15 @@ PIECES = (
     "one_stop", "receipt", "tell_received", "supplement_letter", "tell_supplement",
     "refusal", "tell_rejected", "tell_result", "tell_apology",
 )  # fmt: skip
+# A generated piece whose partner the analyst wrote goes next to it.
+PARTNERS = {
+    "receipt": ("before", "tell_received"),
+    "tell_received": ("after", "receipt"),
+    "supplement_letter": ("before", "tell_supplement"),
+    "tell_supplement": ("after", "supplement_letter"),
+    "refusal": ("before", "tell_rejected"),
+    "tell_rejected": ("after", "refusal"),
+}
 STEP_LISTS = ("steps", "prefill", "on_reject", "on_abort", "on_supplement", "default")
 
 
@@ -86,6 +95,15 @@ def _documents(value: Any) -> list[dict[str, Any]]:
     return [step["document"] for _, step in holding(value, "document", dict)]
 
 
+def _partner(step_id: str) -> tuple[str, str]:
+    """("before"/"after", the partner's id) of a piece: `supplement_letter_verify` pairs
+    with `tell_supplement_verify`."""
+    for base, (side, partner) in PARTNERS.items():
+        if step_id == base or step_id.startswith(base + "_"):
+            return side, partner + step_id[len(base) :]
+    return "", ""
+
+
 def _mapping(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
@@ -100,8 +118,10 @@ class _Expansion:
         self.title = spec.get("title") or data.get("title", "")
         quiet = spec.get("quiet") or []
         self.quiet = {str(q) for q in quiet} if isinstance(quiet, list) else set()
+        loud = spec.get("member_says") or []
+        self.loud = {str(q) for q in loud} if isinstance(loud, list) else set()
         forms = spec.get("forms") or {}
-        self.forms: dict[str, str] = forms if isinstance(forms, dict) else {}
+        self.forms: dict[str, Any] = forms if isinstance(forms, dict) else {}
         agency = _mapping(spec.get("agency"))
         self.sign_as = agency.get("sign_as", data.get("agency", "commune"))
         self.agency_name = agency.get("name", "")
@@ -115,19 +135,32 @@ class _Expansion:
         return step_id not in self.skip and step_id not in self.taken
 
     def insert(self, path: DataPath, at: int, steps: list[dict[str, Any]]) -> None:
-        """Insert `steps` into the list at `path` (created if absent) before index `at`."""
+        """Insert `steps` into the list at `path` (created if absent) before index `at`; a
+        piece whose partner the analyst wrote in that list goes next to it instead (the
+        notice right after its document, the document right before its notice)."""
         parent: Any = self.data
         for key in path[:-1]:
             parent = parent[key]
         target = parent.setdefault(path[-1], [])
         if not isinstance(target, list) or not steps:
             return
+        origin = self.moved.setdefault(path, list(range(len(target))))
         for step in steps:
             if step["id"] in self.quiet:
                 step["when"] = MEMBER_QUIET
-        origin = self.moved.setdefault(path, list(range(len(target))))
-        target[at:at] = steps
-        origin[at:at] = [None] * len(steps)
+            elif step["id"] in self.loud:
+                step.pop("when", None)
+            where = at
+            side, partner = _partner(step["id"])
+            written = [
+                i for i, s in enumerate(target) if isinstance(s, dict) and s.get("id") == partner
+            ]
+            if written and origin[written[0]] is not None:  # the analyst's own
+                where = written[0] + (1 if side == "after" else 0)
+            else:
+                at += 1
+            target.insert(where, step)
+            origin.insert(where, None)
 
     def notice(self, step_id: str, template: str, data: dict[str, Any], quiet: bool) -> dict:
         step: dict[str, Any] = {
@@ -142,9 +175,11 @@ class _Expansion:
     def document(self, step_id: str, title: str, template: str, data: dict) -> dict:
         base = {"agency_name": "{{ agency_name }}", "procedure_title": self.title}
         form = self.forms.get(template)
-        if form is not None:  # a form of its own, e.g. CT04 for residence
-            base["form_no"] = form
-            title = re.sub(r"\(mẫu \d+\)", f"(mẫu {form})", title)
+        if isinstance(form, str):  # a form of its own, e.g. "Mẫu CT04" for residence
+            form = {"form_no": form}
+        if isinstance(form, dict):
+            base["form_no"] = str(form.get("form_no", ""))
+            title = str(form.get("title") or re.sub(r"\(mẫu \d+\)", f"({base['form_no']})", title))
         return {
             "id": step_id,
             "title": title,
@@ -195,18 +230,22 @@ class _Expansion:
         }
         if self.wanted("receipt"):
             data = {
-                "procedure_code": self.data.get("code") or "",
                 "applicant_name": "{{ contact.full_name }}",
                 "applicant_pid": "{{ contact.pid }}",
                 "channel": "{{ case.channel }}",
                 **dates,
                 "documents": self.spec.get("received", []),
             }
+            if self.data.get("code"):
+                data["procedure_code"] = self.data["code"]
             if self.spec.get("note"):
                 data["note"] = self.spec["note"]
+            fields = dict(_mapping(self.spec.get("fields")))
             fee = self.fee_text()
             if fee:
-                data["fields"] = {"Phí, lệ phí": fee}
+                fields.setdefault("Phí, lệ phí", fee)
+            if fields:
+                data["fields"] = fields
             receipt = self.document(
                 "receipt", "Giấy tiếp nhận hồ sơ và hẹn trả kết quả (mẫu 01)", "receipt", data
             )
@@ -241,8 +280,6 @@ class _Expansion:
             actions = task.get("actions")
             if not isinstance(actions, list) or "request_supplement" not in actions:
                 continue
-            if task.get("on_supplement"):
-                continue  # the analyst wrote their own
             suffix = "" if first else f"_{step['id']}"
             first = False
             letter_id, notice_id = f"supplement_letter{suffix}", f"tell_supplement{suffix}"
@@ -264,7 +301,7 @@ class _Expansion:
                     "reason": f"{{{{ {decision}.missing | join('; ') }}}}",
                     "due_date": "{{ supplement_due_at | vn_date }}",
                 }
-                if self.wanted(letter_id):
+                if letter_id not in self.skip:  # generated, or the analyst's own
                     data["document"] = f"{{{{ {letter_id}.document_ref }}}}"
                 pieces.append(self.notice(notice_id, "supplement_requested", data, quiet=False))
             self.insert((*path, "task", "on_supplement"), 0, pieces)
@@ -281,7 +318,7 @@ class _Expansion:
             pieces.append(self.document("refusal", title, "refusal", data))
         if self.wanted("tell_rejected"):
             data = {"reason": "{{ reason }}"}
-            if self.wanted("refusal"):
+            if "refusal" not in self.skip:  # generated, or the analyst's own
                 data["document"] = "{{ refusal.document_ref }}"
             pieces.append(self.notice("tell_rejected", "rejected", data, quiet=True))
         end = self.data.get("on_reject")
