@@ -514,6 +514,7 @@ class OneStop(Strict):
         default_factory=dict, description="More lines on the receipt: {label: expression}"
     )
     title: str | None = Field(None, description="The procedure as the paperwork names it")
+    apology_reason: str | None = Field(None, description="Why, in the apology with a new date")
     receive_after: str | None = Field(
         None,
         description="The step after which the dossier counts as received (the receipt goes "

@@ -347,6 +347,8 @@ class _Expansion:
             "due_date": "{{ case.due_at | vn_date }}",
             "new_due_date": "{{ case.new_due_at | vn_date }}",
         }
+        if self.spec.get("apology_reason"):
+            data["reason"] = self.spec["apology_reason"]
         steps = apology.get("steps")
         at = len(steps) if isinstance(steps, list) else 0
         self.insert(
