@@ -41,18 +41,22 @@ def yaml_files(root: Path) -> list[Path]:
 
 # (file, mtime, size) -> its definition's shape: every compile scans the whole catalogue,
 # and a file that has not changed need not be parsed again. Callers only read them.
-_shapes: dict[tuple[Path, int, int], ProcedureDefinition | None] = {}
+_shapes: dict[tuple[Path, int, int, bool], ProcedureDefinition | None] = {}
 
 
-def _shape_only(path: Path) -> ProcedureDefinition | None:
+def _shape_only(
+    path: Path, procedures: Mapping[str, ProcedureDefinition] | None = None
+) -> ProcedureDefinition | None:
+    """The definition's shape (None if it has none); with `procedures`, a bundle's `use:`
+    of its members is resolved too."""
     try:
         st = path.stat()
     except OSError:
         return None
-    key = (path.resolve(), st.st_mtime_ns, st.st_size)
+    key = (path.resolve(), st.st_mtime_ns, st.st_size, procedures is not None)
     if key not in _shapes:
         try:
-            data, _, _ = prepare(load_yaml(path, filename=str(path))[0])
+            data, _, _ = prepare(load_yaml(path, filename=str(path))[0], procedures=procedures)
             _shapes[key] = ProcedureDefinition.model_validate(data)
         except Exception:  # noqa: BLE001 - a broken file is reported when it is validated
             _shapes[key] = None
@@ -62,27 +66,39 @@ def _shape_only(path: Path) -> ProcedureDefinition | None:
 def scan(
     files: Iterable[Path],
 ) -> tuple[dict[str, tuple[Path, ProcedureDefinition]], list[Diagnostic]]:
-    """Catalogue of well-shaped definitions by id, plus E021 for ids declared twice."""
+    """Catalogue of well-shaped definitions by id, plus E021 for ids declared twice. A
+    bundle that `use:`s its members is read in a second round, once they are known."""
+    files = list(files)
     found: dict[str, tuple[Path, ProcedureDefinition]] = {}
     clashes: list[Diagnostic] = []
+    first = {path: _shape_only(path) for path in files}
+    members = {d.id: d for d in first.values() if d is not None}
     for path in files:
-        defn = _shape_only(path)
+        defn = _shape_only(path, members) if _uses(path) else first[path]
         if defn is None:
             continue
         if defn.id in found:
-            first = found[defn.id][0]
+            other = found[defn.id][0]
             clashes.append(
                 Diagnostic(
                     str(path),
                     *_position(path, ("id",)),
                     "E021",
-                    f"procedure id '{defn.id}' is also declared in {first}",
+                    f"procedure id '{defn.id}' is also declared in {other}",
                     ("id",),
                 )
             )
             continue
         found[defn.id] = (path, defn)
     return found, clashes
+
+
+def _uses(path: Path) -> bool:
+    """Whether the file `use:`s another procedure (a cheap look at its top-level keys)."""
+    try:
+        return any(line.startswith("use:") for line in path.read_text("utf-8").splitlines())
+    except OSError:
+        return False
 
 
 def _position(path: Path, at: DataPath) -> tuple[int, int]:

@@ -515,6 +515,10 @@ class OneStop(Strict):
     )
     title: str | None = Field(None, description="The procedure as the paperwork names it")
     apology_reason: str | None = Field(None, description="Why, in the apology with a new date")
+    when: dict[str, str] = Field(
+        default_factory=dict,
+        description="A condition on a piece, by step id: {refusal: \"birth.status != 'rejected'\"}",
+    )
     receive_after: str | None = Field(
         None,
         description="The step after which the dossier counts as received (the receipt goes "

@@ -104,6 +104,11 @@ def _partner(step_id: str) -> tuple[str, str]:
     return "", ""
 
 
+def _link(step_id: str) -> str:
+    """The document a notice links: none when its step was skipped (its own `when:`)."""
+    return f"{{{{ {step_id}.document_ref if {step_id} is defined and {step_id} else none }}}}"
+
+
 def _mapping(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
@@ -120,6 +125,8 @@ class _Expansion:
         self.quiet = {str(q) for q in quiet} if isinstance(quiet, list) else set()
         loud = spec.get("member_says") or []
         self.loud = {str(q) for q in loud} if isinstance(loud, list) else set()
+        conditions = spec.get("when") or {}
+        self.conditions: dict[str, Any] = conditions if isinstance(conditions, dict) else {}
         forms = spec.get("forms") or {}
         self.forms: dict[str, Any] = forms if isinstance(forms, dict) else {}
         agency = _mapping(spec.get("agency"))
@@ -150,6 +157,11 @@ class _Expansion:
                 step["when"] = MEMBER_QUIET
             elif step["id"] in self.loud:
                 step.pop("when", None)
+            condition = self.conditions.get(step["id"])
+            if isinstance(condition, str):
+                step["when"] = (
+                    f"({step['when']}) and ({condition})" if "when" in step else condition
+                )
             where = at
             side, partner = _partner(step["id"])
             written = [
@@ -302,7 +314,7 @@ class _Expansion:
                     "due_date": "{{ supplement_due_at | vn_date }}",
                 }
                 if letter_id not in self.skip:  # generated, or the analyst's own
-                    data["document"] = f"{{{{ {letter_id}.document_ref }}}}"
+                    data["document"] = _link(letter_id)
                 pieces.append(self.notice(notice_id, "supplement_requested", data, quiet=False))
             self.insert((*path, "task", "on_supplement"), 0, pieces)
 
@@ -319,7 +331,7 @@ class _Expansion:
         if self.wanted("tell_rejected"):
             data = {"reason": "{{ reason }}"}
             if "refusal" not in self.skip:  # generated, or the analyst's own
-                data["document"] = "{{ refusal.document_ref }}"
+                data["document"] = _link("refusal")
             pieces.append(self.notice("tell_rejected", "rejected", data, quiet=True))
         end = self.data.get("on_reject")
         self.insert(("on_reject",), len(end) if isinstance(end, list) else 0, pieces)
