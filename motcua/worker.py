@@ -22,8 +22,12 @@ from motcua.workflows.procedure import ProcedureWorkflow
 # through rather than re-imported (and refused) inside the sandbox. The workflow package
 # is passed through whole: re-executing procedure.py for every case cost each cached case
 # ~80 KiB of code objects; its determinism is held by tests/test_workflow_determinism.py
-# and the golden-history replays instead of the sandbox's import proxies.
-PASSED_THROUGH = ("jinja2", "markupsafe", "motcua.workflows")
+# and the golden-history replays instead of the sandbox's import proxies. The place names
+# that the `place_name`/`agency_title` filters read are pinned data (motcua.places, from
+# vietnam_provinces): loaded once per worker, not into each case's sandbox.
+PASSED_THROUGH = (
+    "jinja2", "markupsafe", "motcua.workflows", "motcua.places", "vietnam_provinces", "enum_tools",
+)  # fmt: skip
 
 
 def workflow_runner() -> SandboxedWorkflowRunner:

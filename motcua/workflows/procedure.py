@@ -491,8 +491,9 @@ class ProcedureWorkflow:
         resume = self.book.unstall(step_id)
         if resume.action == "abort":
             raise CaseEnded(CaseStatus.aborted, resume.reason)
-        schema = self._result_schema(step_id)
-        if resume.action == "provide" and resume.result is not None and schema:
+        typed = resume.action == "provide" and resume.result is not None
+        schema = self._result_schema(step_id) if typed and self._has_definition() else None
+        if resume.result is not None and schema:
             # Asked only when a result is typed, so no other case carries the marker.
             if workflow.patched(RESULT_DEFAULTS_PATCH):
                 filled = dossier_check.with_defaults(schema, resume.result)
