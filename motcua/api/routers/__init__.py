@@ -1,0 +1,1 @@
+"""One router per audience: public, citizen, officer (and supervisor), analyst, ops."""
