@@ -105,13 +105,14 @@ def _eager() -> click.Group:
         samples,
         schema,
         simulate,
+        token,
         validate,
     )
 
     group = click.Group("main", help=main.help, params=list(main.params))
     for command in [validate.validate, graph.graph, schema.schema, pki.pki]:
         group.add_command(command)
-    for command in [activities.activities, samples.samples]:
+    for command in [activities.activities, samples.samples, token.token]:
         group.add_command(command)
     for command in [*cases.COMMANDS, *simulate.COMMANDS, *paperwork.COMMANDS]:
         group.add_command(command)

@@ -31,6 +31,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "List the activities a definition can call: arguments, result fields and errors.",
     ),
     "schema": ("motcua.cli.schema:schema", "Write the JSON Schema of the procedure language."),
+    "token": (
+        "motcua.cli.token:token",
+        "Print a token for ROLE; give it as `Authorization: Bearer ...` or MOTCUA_TOKEN.",
+    ),
     "pki": ("motcua.cli.pki:pki", "Development CA and agency signing certificates (data_dir/pki)."),
     "start": (
         "motcua.cli.cases:start",
