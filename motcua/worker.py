@@ -27,6 +27,7 @@ from motcua.workflows.procedure import ProcedureWorkflow
 # vietnam_provinces): loaded once per worker, not into each case's sandbox.
 PASSED_THROUGH = (
     "jinja2", "markupsafe", "motcua.workflows", "motcua.places", "vietnam_provinces", "enum_tools",
+    "jwt", "cryptography",  # officers' tokens are verified in the case (ADR 0013)
 )  # fmt: skip
 
 

@@ -22,6 +22,7 @@ from motcua.workflows.contracts import (
     CaseStart,
     CaseState,
     CompiledProcedure,
+    TokenTrust,
     initial_search_attributes,
 )
 from motcua.workflows.dsl.model import ProcedureDefinition
@@ -69,9 +70,11 @@ async def start_case(
     members: dict[str, CompiledProcedure] | None = None,
     code: str | None = None,
     calendar: CalendarSnapshot | None = None,
+    trust: TokenTrust | None = None,
 ) -> WorkflowHandle[ProcedureWorkflow, Any]:
     """Start a case; without `calendar` it asks the calendar activity for its deadlines
-    (which tests can make fail), with one it counts them itself (ADR 0009)."""
+    (which tests can make fail), with one it counts them itself (ADR 0009); with `trust`
+    its decisions and resumes need a token (ADR 0013)."""
     code = code or f"T00.1-261123-{uuid.uuid4().hex[:6]}"
     start = CaseStart(
         dossier_code=code,
@@ -79,6 +82,7 @@ async def start_case(
         member_refs=pin_members(members or {}),
         dossier=dossier,
         calendar=calendar,
+        trust=trust,
     )
     return await client.start_workflow(
         ProcedureWorkflow.run,

@@ -22,13 +22,16 @@ import time
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import jwt
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from motcua.settings import get_settings
+
+if TYPE_CHECKING:
+    from motcua.workflows.contracts import TokenTrust
 
 Role = Literal["citizen", "officer", "supervisor", "analyst", "auditor", "admin"]
 ROLES: tuple[str, ...] = get_args(Role)
@@ -201,3 +204,32 @@ def verify_token(token: str) -> Principal:
         agency=agency if isinstance(agency, str) else None,
         officer_roles=tuple(officer_roles),
     )
+
+
+# ---------------------------------------------------------------- what a case trusts
+
+
+def case_trust() -> TokenTrust:
+    """The issuer, audience and public keys pinned into a case at its start, so the case
+    can check officers' tokens itself (motcua.workflows.tokens, ADR 0013)."""
+    from motcua.workflows.contracts import TokenTrust
+
+    t = trust()
+    if t.jwks_url:
+        import httpx
+
+        jwks = httpx.get(t.jwks_url, timeout=10).raise_for_status().json()
+    elif t.public_key_file:
+        public = serialization.load_pem_public_key(t.public_key_file.read_bytes())
+        if isinstance(public, ec.EllipticCurvePublicKey):
+            jwk = jwt.algorithms.ECAlgorithm.to_jwk(public, as_dict=True)
+            alg = "ES256"
+        elif isinstance(public, rsa.RSAPublicKey):
+            jwk = jwt.algorithms.RSAAlgorithm.to_jwk(public, as_dict=True)
+            alg = "RS256"
+        else:
+            raise IdentityError(f"{t.public_key_file}: an EC or RSA public key is expected")
+        jwks = {"keys": [{**jwk, "use": "sig", "alg": alg}]}
+    else:
+        jwks = dev_jwks()
+    return TokenTrust(issuer=t.issuer, audience=t.audience, jwks=jwks)

@@ -238,7 +238,7 @@ class CaseBook:
             raise refuse("request_supplement must list what is missing")
 
     def record_decision(self, d: DecideInput) -> Decision:
-        decision = Decision(**d.model_dump(), at=workflow.now())
+        decision = Decision(**d.model_dump(exclude={"token"}), at=workflow.now())
         self.pending_decisions[d.step_id] = decision
         self.decisions.append(decision)
         return decision

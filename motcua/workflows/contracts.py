@@ -114,6 +114,16 @@ def shared(procedure: CompiledProcedure) -> CompiledProcedure:
         return procedure
 
 
+class TokenTrust(BaseModel):
+    """Whose tokens a case believes (motcua.workflows.tokens): pinned at the start, so the
+    case checks an officer's token itself, even against a client that talks to Temporal
+    directly. The keys are the issuer's public JWKS at the time the case started."""
+
+    issuer: str
+    audience: str
+    jwks: dict[str, Any]
+
+
 class CaseStart(BaseModel):
     """The start input: everything a case needs, so its history is self-contained.
 
@@ -138,6 +148,9 @@ class CaseStart(BaseModel):
     parent: str | None = None
     calendar: CalendarSnapshot | None = Field(
         None, description="The working-day calendar pinned at the start (ADR 0009)"
+    )
+    trust: TokenTrust | None = Field(
+        None, description="When set, a decision or resume needs a valid token (ADR 0013)"
     )
 
     @model_validator(mode="after")
@@ -166,6 +179,9 @@ class DecideInput(BaseModel):
     missing: list[str] = Field(
         default_factory=list, description="For request_supplement: everything missing"
     )
+    token: str | None = Field(
+        None, description="The officer's bearer token; required by a case that pins `trust`"
+    )
 
 
 class Decision(BaseModel):
@@ -189,6 +205,9 @@ class ResumeInput(BaseModel):
     actor: str
     reason: str
     result: dict[str, Any] | None = None
+    token: str | None = Field(
+        None, description="The officer's bearer token; required by a case that pins `trust`"
+    )
 
 
 class ResumeRecord(BaseModel):

@@ -20,7 +20,8 @@ from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflow
 
 with workflow.unsafe.imports_passed_through():
     from motcua.activities.profiles import profile_for
-    from motcua.workflows.case_book import CaseBook, CaseEnded
+    from motcua.workflows import tokens
+    from motcua.workflows.case_book import CaseBook, CaseEnded, refuse
     from motcua.workflows.contracts import (
         CaseResult,
         CaseStart,
@@ -658,6 +659,7 @@ class ProcedureWorkflow:
             channel=self.start.channel,
             parent=self.start.dossier_code,
             calendar=self.start.calendar,  # the bundle's, so its members count alike
+            trust=self.start.trust,  # its officers' tokens are checked alike
             **pinned,
         )
         self.book.children[step.id] = CaseStatus.running.value
@@ -753,6 +755,15 @@ class ProcedureWorkflow:
     @decide.validator
     def validate_decide(self, decision: DecideInput) -> None:
         self.book.check_decision(decision)
+        if self.start.trust is not None:  # the signed token, not what the client typed
+            task = self.book.open_tasks[decision.step_id]
+            try:
+                tokens.check_decision(
+                    decision.token, self.start.trust, workflow.now(), actor=decision.actor,
+                    role=decision.role, agency=decision.agency, task_agency=task.agency,
+                )  # fmt: skip
+            except tokens.TokenRefused as e:
+                raise refuse(str(e)) from None
 
     @workflow.update
     def resume(self, resume: ResumeInput) -> None:
@@ -762,6 +773,14 @@ class ProcedureWorkflow:
     def validate_resume(self, resume: ResumeInput) -> None:
         schema = self._result_schema(resume.step_id) if self._has_definition() else None
         self.book.check_resume(resume, schema)
+        if self.start.trust is not None:
+            try:
+                tokens.check_resume(
+                    resume.token, self.start.trust, workflow.now(),
+                    actor=resume.actor, dossier_code=self.start.dossier_code,
+                )  # fmt: skip
+            except tokens.TokenRefused as e:
+                raise refuse(str(e)) from None
 
     @workflow.update
     def supplement(self, supplement: SupplementInput) -> None:
