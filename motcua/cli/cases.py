@@ -22,28 +22,16 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 import click
 
 from motcua import input_json
+from motcua.cases.labels import STATUS_VI
 from motcua.settings import get_settings
 
 if TYPE_CHECKING:
     from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 
-    from motcua.workflows.contracts import CaseState, CompiledProcedure, OpenTask, Stall
+    from motcua.workflows.contracts import CaseState, OpenTask, Stall
 
 T = TypeVar("T")
 RPC_TIMEOUT = timedelta(seconds=15)
-_CODE_ATTEMPTS = 50
-
-# What officers read next to the machine status names.
-STATUS_VI = {
-    "running": "đang xử lý",
-    "waiting_officer": "chờ cán bộ xử lý",
-    "waiting_citizen": "chờ công dân bổ sung",
-    "stalled": "tạm dừng do lỗi, chờ cán bộ",
-    "completed": "đã có kết quả",
-    "rejected": "từ chối giải quyết",
-    "aborted": "đã hủy",
-    "failed": "lỗi, không hoàn thành",
-}
 
 
 class CliError(Exception):
@@ -207,116 +195,29 @@ async def _start(
     address: str,
     namespace: str,
 ) -> tuple[str, bool]:
-    from temporalio.client import WorkflowExecutionStatus
-    from temporalio.service import RPCError, RPCStatusCode
-
-    from motcua import dossier_codes, open_dossiers
-    from motcua.workflows.dsl import dossier as dossier_check
-    from motcua.workflows.dsl.compile import load_bundle
-    from motcua.workflows.dsl.diagnostics import DefinitionError
+    from motcua.cases import starting
 
     try:
-        procedure, members = load_bundle(file)
-    except DefinitionError as e:
-        fail(f"{file} is not a valid procedure:\n{e}\n(run `motcua validate {file}`)")
-    definition = procedure.definition
-    problems = dossier_check.check(definition.input, dossier)
-    if problems:
+        prepared = starting.prepare(starting.compile_file(file), dossier, agency)
+    except starting.InvalidDefinition as e:
+        fail(f"{file} is not a valid procedure:\n{e.diagnostics}\n(run `motcua validate {file}`)")
+    except starting.NoAgency as e:
         fail(
-            f"the dossier does not match the input of {definition.id}:\n"
-            + "\n".join(f"  {p}" for p in problems)
-        )
-    prefix = agency or dossier_codes.agency_for(definition.agency, dossier)
-    if prefix is None:
-        fail(
-            f"cannot derive the receiving agency of a {definition.agency}-level procedure "
+            f"cannot derive the receiving agency of a {e.level}-level procedure "
             "from this dossier: pass --agency CODE (e.g. --agency UBND-00001)"
         )
-    problem = dossier_codes.agency_problem(prefix)
-    if problem:
-        fail(f"--agency: {problem}")
+    except starting.BadAgency as e:
+        fail(f"--agency: {e.problem}")
+    except starting.StartRefused as e:
+        fail(str(e))
     client = await _client(address, namespace)
-    subject = open_dossiers.subject_key(definition, dossier)
-    if subject is not None:
-
-        async def is_open(code: str) -> bool:
-            try:
-                described = await client.get_workflow_handle(code).describe()
-            except RPCError as e:
-                if e.status == RPCStatusCode.NOT_FOUND:
-                    return False
-                raise
-            return described.status == WorkflowExecutionStatus.RUNNING
-
-        try:
-            await open_dossiers.claim(subject, is_open)
-        except open_dossiers.DossierOpen as e:
-            fail(f"refused: {e}")
     try:
-        code, custom_queue = await _start_case(client, procedure, members, dossier, channel, prefix)
-    except BaseException:
-        if subject is not None:
-            await open_dossiers.release(subject)
-        raise
-    if subject is not None:
-        await open_dossiers.opened(subject, code)
-    return code, custom_queue
-
-
-async def _start_case(
-    client: Client,
-    procedure: CompiledProcedure,
-    members: dict[str, CompiledProcedure],
-    dossier: dict[str, Any],
-    channel: str,
-    prefix: str,
-) -> tuple[str, bool]:
-    from temporalio.common import WorkflowIDReusePolicy
-    from temporalio.exceptions import WorkflowAlreadyStartedError
-    from temporalio.service import RPCError
-
-    from motcua import dossier_codes
-    from motcua.activities.calendar import snapshot as calendar_snapshot
-    from motcua.activities.definitions import pin_members
-    from motcua.workflows.contracts import CaseStart, initial_search_attributes
-    from motcua.workflows.procedure import ProcedureWorkflow
-
-    definition = procedure.definition
-    queue = get_settings().task_queue
-    for _ in range(_CODE_ATTEMPTS):
-        code = await asyncio.to_thread(dossier_codes.next_code, prefix)
-        start = CaseStart(
-            dossier_code=code,
-            procedure=procedure,
-            member_refs=pin_members(members),
-            dossier=dossier,
-            channel=channel,
-            calendar=calendar_snapshot(),
-        )
-        try:
-            await client.start_workflow(
-                ProcedureWorkflow.run,
-                start,
-                id=code,
-                task_queue=queue,
-                search_attributes=initial_search_attributes(code, definition.id),
-                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                rpc_timeout=RPC_TIMEOUT,
-            )
-        except WorkflowAlreadyStartedError:
-            continue  # the sequence table is younger than the server's cases: next number
-        except RPCError as e:
-            if "search attribute" in e.message.lower():
-                fail(
-                    f"the server does not know motcua's search attributes ({e.message}): "
-                    "start it with `make run`, or register them (docs/operations.md)"
-                )
-            raise
-        return code, queue != "motcua"
-    fail(
-        f"dossier codes {prefix}-…: {_CODE_ATTEMPTS} numbers in a row are already used on the "
-        "server; the sequence database (DATABASE_URL) does not match this server"
-    )
+        started = await starting.start(client, prepared, channel=channel)
+    except starting.SubjectOpen as e:
+        fail(f"refused: {e}")
+    except starting.StartRefused as e:
+        fail(str(e))
+    return started.code, started.task_queue != "motcua"
 
 
 @click.command()
