@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from motcua.api.routers import auth, public
+from motcua.api.routers import auth, citizen, public
 
 log = logging.getLogger(__name__)
 
@@ -45,4 +45,5 @@ def create_app(*, connect_temporal: bool = True) -> FastAPI:
     app.state.temporal = None
     app.include_router(public.router)
     app.include_router(auth.router)
+    app.include_router(citizen.router)
     return app

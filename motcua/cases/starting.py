@@ -27,7 +27,7 @@ from motcua.settings import get_settings
 if TYPE_CHECKING:
     from temporalio.client import Client
 
-    from motcua.workflows.contracts import CompiledProcedure
+    from motcua.workflows.contracts import CompiledProcedure, TokenTrust
 
 RPC_TIMEOUT = timedelta(seconds=15)
 CODE_ATTEMPTS = 50
@@ -148,11 +148,13 @@ async def start(
     channel: str = "online",
     on_code: Callable[[str], Awaitable[None]] | None = None,
     memo: dict[str, Any] | None = None,
+    trust: TokenTrust | None = None,
 ) -> Started:
     """Claim the dossier's subject, then start its case. `on_code(code)` is awaited with each
     dossier code just before the workflow is started under it, and `memo` goes on the
     workflow: a caller that must survive a crash in between records the code and recognises
-    its own case by the memo."""
+    its own case by the memo. With `trust` the case checks its officers' tokens itself
+    (motcua.api.identity.case_trust, ADR 0013)."""
     from temporalio.client import WorkflowExecutionStatus
     from temporalio.service import RPCError, RPCStatusCode
 
@@ -175,7 +177,7 @@ async def start(
         except open_dossiers.DossierOpen as e:
             raise SubjectOpen(str(e), e.dossier_code) from None
     try:
-        started = await _start_workflow(client, prepared, channel, on_code, memo)
+        started = await _start_workflow(client, prepared, channel, on_code, memo, trust)
     except BaseException:
         if subject is not None:
             await open_dossiers.release(subject)
@@ -191,6 +193,7 @@ async def _start_workflow(
     channel: str,
     on_code: Callable[[str], Awaitable[None]] | None,
     memo: dict[str, Any] | None,
+    trust: TokenTrust | None,
 ) -> Started:
     from temporalio.common import WorkflowIDReusePolicy
     from temporalio.exceptions import WorkflowAlreadyStartedError
@@ -212,6 +215,7 @@ async def _start_workflow(
             dossier=prepared.dossier,
             channel=channel,
             calendar=calendar_snapshot(),
+            trust=trust,
         )
         if on_code is not None:
             await on_code(code)

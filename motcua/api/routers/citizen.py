@@ -1,0 +1,471 @@
+"""Citizens: the procedures on offer, the pre-filled form, submitting, following a dossier,
+supplementing it, downloading its documents and rating the service.
+
+Who may call: the catalogue (`GET /procedures`) is public, like the national portal's;
+everything else is for citizens (`require("citizen")`), whose token's `sub` is their
+personal id. A citizen sees only the dossiers they submitted here: another's dossier
+answers 404, exactly like one that does not exist, so codes cannot be probed.
+
+Submitting: the logged-in citizen is the applicant (the field the definition names for
+the applicant's id is theirs), the registries fill what they know (motcua.cases.prefill;
+a pre-filled value sent different is refused), the receiving agency is derived from that
+data, and the case starts through motcua.cases.starting, pinning the token trust
+(ADR 0013). The `Idempotency-Key` header is required: the same citizen and key give the
+same dossier, 201 the first time and 200 after (motcua.api.submissions).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from pathlib import Path as FilePath
+from typing import Annotated, Any, TypeVar
+
+from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request, Response
+from sqlmodel import col, or_, select
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowQueryFailedError,
+    WorkflowUpdateFailedError,
+)
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from motcua import db
+from motcua.activities.documents import IssuedDocumentRow
+from motcua.activities.store import StoreError, get_store
+from motcua.api import submissions
+from motcua.api.citizen_views import (
+    DocumentOut,
+    DossierItem,
+    DossierView,
+    FormOut,
+    ProcedureOut,
+    RatingIn,
+    RatingOut,
+    SubmitIn,
+    Submitted,
+    SupplementIn,
+    SupplementOut,
+    dossier_view,
+    form_out,
+    procedure_out,
+    procedure_title,
+)
+from motcua.api.deps import TemporalClient, require
+from motcua.api.identity import Principal, case_trust
+from motcua.cases import offering, starting
+from motcua.cases.labels import STATUS_VI
+from motcua.cases.prefill import applicant_field, prefill
+from motcua.workflows.contracts import CASE_STATUS, CaseState, SupplementInput
+from motcua.workflows.dsl import dossier as dossier_check
+from motcua.workflows.dsl.model import ProcedureDefinition
+from motcua.workflows.procedure import OPEN_STATUSES, ProcedureWorkflow
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+router = APIRouter(tags=["citizen"])
+
+Citizen = Annotated[Principal, Depends(require("citizen"))]
+Code = Annotated[
+    str, Path(max_length=120, pattern=r"^[A-Z0-9][A-Z0-9.\-]*$", description="Dossier code")
+]
+IdempotencyKey = Annotated[
+    str,
+    Header(
+        alias="Idempotency-Key", min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$",
+        description="Any unique text per dossier (a UUID): a repeat returns the same dossier",
+    ),
+]  # fmt: skip
+RPC_TIMEOUT = timedelta(seconds=15)
+
+UNAVAILABLE = "cơ sở dữ liệu chuyên ngành tạm thời không truy cập được; Ông/Bà vui lòng thử lại sau"
+BUSY = "hệ thống đang bận, chưa trả lời được; Ông/Bà vui lòng thử lại sau"
+
+
+def _not_found(code: str) -> HTTPException:
+    return HTTPException(404, f"không tìm thấy hồ sơ {code} trong các hồ sơ của Ông/Bà")
+
+
+def _offered(procedure_id: str) -> tuple[FilePath, ProcedureDefinition]:
+    found = offering.offered().get(procedure_id)
+    if found is None:
+        raise HTTPException(
+            404, f"không có thủ tục '{procedure_id}' (danh sách thủ tục: GET /procedures)"
+        )
+    return found
+
+
+async def _compiled(procedure_id: str) -> Any:
+    path, _ = _offered(procedure_id)
+    try:
+        return await asyncio.to_thread(offering.compiled, path)
+    except starting.InvalidDefinition:
+        log.warning("procedure %s does not compile; it takes no dossiers", procedure_id)
+        raise HTTPException(
+            409, "thủ tục này tạm thời không nhận hồ sơ (định nghĩa thủ tục chưa hợp lệ)"
+        ) from None
+
+
+async def _temporal(code: str, call: Awaitable[T]) -> T:
+    """Await a call on case `code`: a lost case is 404, a silent one 503."""
+    try:
+        return await call
+    except RPCError as e:
+        if e.status == RPCStatusCode.NOT_FOUND:
+            if "completed" in e.message.lower() or "closed" in e.message.lower():
+                raise HTTPException(409, f"hồ sơ {code} đã giải quyết xong") from None
+            raise _not_found(code) from None
+        log.warning("Temporal refused a call on a case: %s", e.status.name)
+        raise HTTPException(503, BUSY) from None
+    except WorkflowQueryFailedError:
+        raise HTTPException(503, BUSY) from None
+
+
+def _own(caller: Principal, code: str) -> submissions.Submission:
+    row = submissions.owned(caller.sub, code)
+    if row is None:
+        raise _not_found(code)
+    return row
+
+
+# ---------------------------------------------------------------- procedures
+
+
+@router.get("/procedures", response_model=list[ProcedureOut])
+def procedures() -> list[ProcedureOut]:
+    """The procedures and bundles a citizen may file (public): deadline, fee, papers, fields."""
+    return [procedure_out(defn) for _, defn in offering.offered().values()]
+
+
+@router.get("/procedures/{procedure_id}/form", response_model=FormOut)
+async def form(procedure_id: str, request: Request, caller: Citizen) -> FormOut:
+    """The form pre-filled for the logged-in citizen: what the registries know is filled in,
+    only the fields left to type are empty. Fields typed so far may be passed as query
+    parameters (`?birth_certificate_no=...`) so the look-ups that need them run too."""
+    compiled = await _compiled(procedure_id)
+    defn: ProcedureDefinition = compiled[0].definition
+    applicant = applicant_field(defn)
+    typed: dict[str, Any] = {
+        k: v for k, v in request.query_params.items() if k in defn.input and k != applicant
+    }
+    if applicant:
+        typed[applicant] = caller.sub
+    return form_out(defn, typed, await prefill(defn, typed), caller.sub)
+
+
+# ---------------------------------------------------------------- submitting
+
+
+async def _complete(defn: ProcedureDefinition, sent: dict[str, Any], sub: str) -> dict[str, Any]:
+    """The dossier to start: the citizen as applicant, the registries' values filled in."""
+    dossier = dict(sent)
+    applicant = applicant_field(defn)
+    if applicant:
+        if dossier.get(applicant) not in (None, sub):
+            raise HTTPException(
+                422,
+                f"{applicant}: là số định danh cá nhân của người nộp hồ sơ, tức người đang "
+                "đăng nhập; bỏ trống trường này",
+            )
+        dossier[applicant] = sub
+    found = await prefill(defn, dossier)
+    if any(x.status == "unavailable" for x in found.lookups):
+        raise HTTPException(503, UNAVAILABLE, {"Retry-After": "30"})
+    changed = [n for n, v in found.values.items() if sent.get(n) not in (None, v)]
+    if changed:
+        raise HTTPException(
+            422,
+            "các trường đã được điền sẵn từ cơ sở dữ liệu, không sửa được: " + ", ".join(changed),
+        )
+    return dossier | found.values
+
+
+def _refusal(e: starting.StartRefused, caller: Principal) -> HTTPException:
+    if isinstance(e, starting.InvalidDossier):
+        return HTTPException(422, "hồ sơ chưa hợp lệ: " + "; ".join(e.problems))
+    if isinstance(e, starting.NoAgency | starting.BadAgency):
+        return HTTPException(
+            422,
+            "không xác định được cơ quan tiếp nhận từ dữ liệu dân cư của hồ sơ "
+            "(nơi cư trú không có trong cơ sở dữ liệu)",
+        )
+    if isinstance(e, starting.SubjectOpen):
+        code = e.dossier_code
+        mine = code is not None and submissions.owned(caller.sub, code) is not None
+        where = f"hồ sơ {code}" if mine else "một hồ sơ khác"
+        return HTTPException(
+            409, f"việc này đã có {where} đang được giải quyết; không nộp lại hồ sơ trùng"
+        )
+    log.warning("a case could not start: %s", type(e).__name__)
+    return HTTPException(409, "hệ thống chưa nhận được hồ sơ cho thủ tục này; vui lòng thử lại sau")
+
+
+@router.post(
+    "/dossiers",
+    response_model=Submitted,
+    status_code=201,
+    responses={200: {"model": Submitted, "description": "A repeat: the dossier it submitted"}},
+)
+async def submit(
+    body: SubmitIn,
+    response: Response,
+    caller: Citizen,
+    client: TemporalClient,
+    idempotency_key: IdempotencyKey,
+) -> Submitted:
+    """Submit a dossier (online). A repeat with the same Idempotency-Key returns the same
+    dossier code; a different dossier under a used key is refused (422)."""
+    compiled = await _compiled(body.procedure_id)
+    defn: ProcedureDefinition = compiled[0].definition
+    mark = submissions.submission_mark(caller.sub, idempotency_key)
+
+    async def start(on_code: Callable[[str], Awaitable[None]]) -> str:
+        dossier = await _complete(defn, body.dossier, caller.sub)
+        prepared = starting.prepare(compiled, dossier)
+        trust = await asyncio.to_thread(case_trust)
+        started = await starting.start(
+            client, prepared, on_code=on_code, memo={"submission": mark}, trust=trust
+        )
+        return started.code
+
+    async def started_here(code: str) -> bool:
+        try:
+            described = await client.get_workflow_handle(code).describe()
+        except RPCError as e:
+            if e.status == RPCStatusCode.NOT_FOUND:
+                return False
+            raise
+        return bool(await described.memo_value("submission", None) == mark)
+
+    try:
+        outcome = await submissions.submit_once(
+            owner=caller.sub, key=idempotency_key, procedure_id=defn.id,
+            mac=submissions.request_mac(defn.id, body.dossier),
+            start=start, started_here=started_here,
+        )  # fmt: skip
+    except starting.StartRefused as e:
+        raise _refusal(e, caller) from None
+    except RPCError as e:
+        log.warning("Temporal refused a start: %s", e.status.name)
+        raise HTTPException(503, BUSY) from None
+    except submissions.KeyReused:
+        raise HTTPException(
+            422, "Idempotency-Key này đã được dùng cho một hồ sơ khác; mỗi hồ sơ một khóa mới"
+        ) from None
+    except submissions.StillSubmitting:
+        raise HTTPException(
+            409, "hồ sơ gửi với Idempotency-Key này đang được tiếp nhận; thử lại sau ít giây"
+        ) from None
+    response.status_code = 201 if outcome.created else 200
+    return Submitted(
+        dossier_code=outcome.dossier_code, procedure_id=defn.id, repeated=not outcome.created
+    )
+
+
+# ---------------------------------------------------------------- following a dossier
+
+
+async def _status(client: Client, code: str) -> str | None:
+    try:
+        described = await client.get_workflow_handle(code).describe(rpc_timeout=RPC_TIMEOUT)
+    except RPCError:
+        return None
+    return described.typed_search_attributes.get(CASE_STATUS)
+
+
+@router.get("/dossiers", response_model=list[DossierItem])
+async def my_dossiers(
+    caller: Citizen,
+    client: TemporalClient,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[DossierItem]:
+    """The caller's dossiers, newest first, with their status."""
+    rows = await db.run_sync(lambda: submissions.mine(caller.sub, limit=limit, offset=offset))
+    codes = [r.dossier_code or "" for r in rows]
+    statuses = await asyncio.gather(*(_status(client, c) for c in codes))
+    return [
+        DossierItem(
+            dossier_code=code,
+            procedure_id=r.procedure_id,
+            title=procedure_title(r.procedure_id),
+            submitted_at=r.submitted_at,
+            status=status,
+            status_label=STATUS_VI.get(status) if status else None,
+        )  # fmt: skip
+        for r, code, status in zip(rows, codes, statuses, strict=True)
+    ]
+
+
+async def _states(client: Client, code: str) -> tuple[CaseState, dict[str, CaseState]]:
+    """The case's state and its open members' (a bundle's open tasks are in its members)."""
+    handle = client.get_workflow_handle(code)
+    state = await _temporal(code, handle.query(ProcedureWorkflow.state, rpc_timeout=RPC_TIMEOUT))
+    open_members = [s for s, v in state.children.items() if v in OPEN_STATUSES]
+
+    async def member(step_id: str) -> CaseState | None:
+        try:
+            handle = client.get_workflow_handle(f"{code}.{step_id}")
+            result: CaseState = await handle.query(ProcedureWorkflow.state, rpc_timeout=RPC_TIMEOUT)
+            return result
+        except (RPCError, WorkflowQueryFailedError):
+            return None  # not started yet, or silent: its status in `children` says enough
+
+    found = await asyncio.gather(*(member(s) for s in open_members))
+    return state, {s: m for s, m in zip(open_members, found, strict=True) if m is not None}
+
+
+@router.get("/dossiers/{code}", response_model=DossierView)
+async def dossier(code: Code, caller: Citizen, client: TemporalClient) -> DossierView:
+    """Status, open tasks (what is awaited, from whom, by when) and the timeline."""
+    _own(caller, code)
+    state, members = await _states(client, code)
+    return dossier_view(state, members)
+
+
+@router.post("/dossiers/{code}/supplement", response_model=SupplementOut)
+async def supplement(
+    code: Code, body: SupplementIn, caller: Citizen, client: TemporalClient
+) -> SupplementOut:
+    """Answer a supplement request: the fields sent go to the task that asked; it reopens."""
+    _own(caller, code)
+    problem = dossier_check.text_problem(body.note, multiline=True)
+    if problem:
+        raise HTTPException(422, f"note: {problem}")
+    state, members = await _states(client, code)
+    cases = {code: state} | {f"{code}.{s}": m for s, m in members.items()}
+    asking = [
+        (case, t.step_id)
+        for case, st in cases.items()
+        for t in st.open_tasks
+        if t.waiting_for == "citizen" and body.step_id in (None, t.step_id)
+    ]
+    if not asking:
+        raise HTTPException(409, "hồ sơ không có yêu cầu bổ sung nào đang chờ Ông/Bà")
+    if len(asking) > 1:
+        steps = ", ".join(sorted({s for _, s in asking}))
+        raise HTTPException(
+            422, f"nhiều yêu cầu bổ sung đang chờ: ghi rõ step_id (một trong: {steps})"
+        )
+    case, step_id = asking[0]
+    request = SupplementInput(
+        step_id=step_id, actor=caller.sub, documents=body.documents, note=body.note
+    )
+    handle = client.get_workflow_handle(case)
+    try:
+        await _temporal(
+            code,
+            handle.execute_update(ProcedureWorkflow.supplement, request, rpc_timeout=RPC_TIMEOUT),
+        )
+    except WorkflowUpdateFailedError as e:
+        cause = e.cause
+        message = cause.message if isinstance(cause, ApplicationError) else str(cause or e)
+        raise HTTPException(409 if "is not waiting for" in message else 422, message) from None
+    return SupplementOut(
+        dossier_code=case, step_id=step_id, message="Đã nhận hồ sơ bổ sung; cán bộ tiếp tục xử lý"
+    )
+
+
+# ---------------------------------------------------------------- documents
+
+
+def _documents(code: str) -> list[IssuedDocumentRow]:
+    """Every document the case `code` and its members issued, oldest first."""
+    with db.session() as s:
+        stmt = (
+            select(IssuedDocumentRow)
+            .where(
+                or_(
+                    col(IssuedDocumentRow.dossier_code) == code,
+                    col(IssuedDocumentRow.dossier_code).startswith(f"{code}."),
+                )
+            )
+            .order_by(col(IssuedDocumentRow.issued_at), col(IssuedDocumentRow.id))
+        )
+        return list(s.exec(stmt))
+
+
+@router.get("/dossiers/{code}/documents", response_model=list[DocumentOut])
+async def documents(code: Code, caller: Citizen) -> list[DocumentOut]:
+    """The signed documents of the dossier: receipt, requests, refusals and results."""
+    _own(caller, code)
+    rows = await db.run_sync(_documents, code)
+    return [
+        DocumentOut(
+            document_ref=r.document_ref,
+            dossier_code=r.dossier_code,
+            title=r.title,
+            template=r.template,
+            signed=r.signed,
+            sha256=r.sha256,
+            size=r.size,
+            issued_at=db.utc(r.issued_at),
+            verification_url=r.verification_url,
+        )  # fmt: skip
+        for r in rows
+    ]
+
+
+@router.get(
+    "/dossiers/{code}/documents/{document_ref}",
+    response_class=Response,
+    responses={200: {"content": {"application/pdf": {}}, "description": "The signed PDF"}},
+)
+async def download(
+    code: Code,
+    document_ref: Annotated[str, Path(max_length=80, pattern=r"^[0-9a-f]{64}(\.[a-z0-9]{1,10})?$")],
+    caller: Citizen,
+) -> Response:
+    """Download one of the dossier's documents, as signed."""
+    _own(caller, code)
+    rows = await db.run_sync(_documents, code)
+    if not any(r.document_ref == document_ref for r in rows):
+        raise HTTPException(404, f"hồ sơ {code} không có văn bản {document_ref}")
+    try:
+        data = await asyncio.to_thread(get_store().get, document_ref)
+    except StoreError:
+        log.error("document %s of a dossier is missing or corrupted in the store", document_ref)
+        raise HTTPException(
+            409, "văn bản này tạm thời không tải được; Ông/Bà vui lòng liên hệ cơ quan giải quyết"
+        ) from None
+    pdf = document_ref.endswith(".pdf")
+    return Response(
+        data,
+        media_type="application/pdf" if pdf else "application/octet-stream",
+        headers={"Content-Disposition": f'attachment; filename="{code}-{document_ref[:12]}'
+                 + (".pdf" if pdf else "") + '"'},
+    )  # fmt: skip
+
+
+# ---------------------------------------------------------------- rating
+
+
+@router.post("/dossiers/{code}/rating", response_model=RatingOut, status_code=201)
+async def rate(code: Code, body: RatingIn, caller: Citizen, client: TemporalClient) -> RatingOut:
+    """Rate the service once the dossier is finished: 1-5 stars and a comment, once."""
+    row = _own(caller, code)
+    problem = dossier_check.text_problem(body.comment, multiline=True)
+    if problem:
+        raise HTTPException(422, f"comment: {problem}")
+    described = await _temporal(
+        code, client.get_workflow_handle(code).describe(rpc_timeout=RPC_TIMEOUT)
+    )
+    if described.status == WorkflowExecutionStatus.RUNNING:
+        raise HTTPException(409, "Ông/Bà đánh giá được khi hồ sơ đã giải quyết xong")
+    try:
+        rating = await submissions.rate(
+            code=code, owner=caller.sub, procedure_id=row.procedure_id,
+            stars=body.stars, comment=body.comment,
+        )  # fmt: skip
+    except submissions.AlreadyRated:
+        raise HTTPException(
+            409, f"hồ sơ {code} đã được đánh giá; mỗi hồ sơ chỉ đánh giá một lần"
+        ) from None
+    return RatingOut(
+        dossier_code=code, stars=rating.stars, comment=rating.comment,
+        rated_at=db.utc(rating.rated_at),
+    )  # fmt: skip
