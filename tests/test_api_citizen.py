@@ -338,3 +338,26 @@ async def test_twenty_concurrent_submits_with_one_key_start_one_case(
     assert [
         d["dossier_code"] for d in (await api.get("/dossiers", headers=citizen(pid))).json()
     ] == [code]
+
+
+async def test_a_death_is_received_by_the_commune_of_the_deceased(
+    api: httpx.AsyncClient, sandbox: str
+) -> None:
+    """The definition has no commune field: the agency comes from the deceased's address in
+    the population register (the look-up its one-stop agency names), not the applicant's."""
+    async with httpx.AsyncClient(base_url=sandbox, timeout=10) as registry:
+        found = await registry.get("/_admin/samples", params={"kind": "death_notice_pending"})
+        death = found.json()["death_notice_pending"][0]
+        adults = await registry.get("/_admin/samples", params={"kind": "adult_with_household"})
+        for pid in adults.json()["adult_with_household"]:
+            person = (await registry.get(f"/population/citizens/{pid}")).json()
+            if person["address"]["commune_code"] != death["commune_code"] and pid != death["pid"]:
+                break
+    body = {
+        "procedure_id": "vn.death_registration",
+        "dossier": {"relationship": "con", "deceased_pid": death["pid"],
+                    "death_notice_no": death["notice_no"]},
+    }  # fmt: skip
+    answer = await api.post("/dossiers", json=body, headers=submit_headers(pid, "k-death"))
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["dossier_code"].startswith(f"UBND-{death['commune_code']}-")

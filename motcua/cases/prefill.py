@@ -11,6 +11,11 @@ expression gives its value where it can.
 Which field is the logged-in citizen's own personal id (`applicant_field`) is read from the
 definition: the field the one-stop applicant's `pid` names, directly or through a
 population look-up, else a pid field called `applicant_pid`.
+
+Where a dossier is received (`receiving_agency`) is derived from registry data as the CLI
+derives it (`dossier_codes.agency_for`): from the dossier's own commune or province code,
+else from the address of the look-up the one-stop agency names (the deceased's, for a
+death registration), else from the first look-up that has an address.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ValidationError
 from temporalio.exceptions import ApplicationError
 
+from motcua import dossier_codes
 from motcua.workflows.dsl.expressions import ExpressionError, attribute_reads, condition, evaluate
 from motcua.workflows.dsl.model import CallStep, ProcedureDefinition
 
@@ -43,6 +49,7 @@ class Lookup:
 class Prefilled:
     values: dict[str, Any] = field(default_factory=dict)  # input field -> registry value
     lookups: list[Lookup] = field(default_factory=list)
+    results: dict[str, Any] = field(default_factory=dict)  # look-up id -> what it found
 
 
 @dataclass(frozen=True)
@@ -138,6 +145,8 @@ async def prefill(defn: ProcedureDefinition, typed: dict[str, Any]) -> Prefilled
         status, result = await _look_up(step, scope)
         scope[step.id] = result
         out.lookups.append(Lookup(step.id, step.title, status))
+        if result is not None:
+            out.results[step.id] = result
     for name, spec in defn.input.items():
         if spec.prefill is None:
             continue
@@ -148,3 +157,25 @@ async def prefill(defn: ProcedureDefinition, typed: dict[str, Any]) -> Prefilled
         if value is not None and value != "":
             out.values[name] = value
     return out
+
+
+def receiving_agency(
+    defn: ProcedureDefinition, dossier: dict[str, Any], found: Prefilled
+) -> str | None:
+    """The agency code prefixing the dossier's code, from registry data (see the module)."""
+    direct = dossier_codes.agency_for(defn.agency, dossier)
+    if direct is not None:
+        return direct
+    named: list[str] = []
+    if defn.one_stop is not None:
+        agency = defn.one_stop.agency
+        for expression in (agency.name, agency.code or ""):
+            named += [n for n, attrs in attribute_reads(expression) if attrs[:1] == ("address",)]
+    for lookup in [*named, *found.results]:
+        result = found.results.get(lookup)
+        address = result.get("address") if isinstance(result, dict) else None
+        if isinstance(address, dict):
+            derived = dossier_codes.agency_for(defn.agency, address)
+            if derived is not None:
+                return derived
+    return None

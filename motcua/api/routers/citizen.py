@@ -59,7 +59,7 @@ from motcua.api.deps import TemporalClient, require
 from motcua.api.identity import Principal, case_trust
 from motcua.cases import offering, starting
 from motcua.cases.labels import STATUS_VI
-from motcua.cases.prefill import applicant_field, prefill
+from motcua.cases.prefill import applicant_field, prefill, receiving_agency
 from motcua.workflows.contracts import CASE_STATUS, CaseState, SupplementInput
 from motcua.workflows.dsl import dossier as dossier_check
 from motcua.workflows.dsl.model import ProcedureDefinition
@@ -160,8 +160,11 @@ async def form(procedure_id: str, request: Request, caller: Citizen) -> FormOut:
 # ---------------------------------------------------------------- submitting
 
 
-async def _complete(defn: ProcedureDefinition, sent: dict[str, Any], sub: str) -> dict[str, Any]:
-    """The dossier to start: the citizen as applicant, the registries' values filled in."""
+async def _complete(
+    defn: ProcedureDefinition, sent: dict[str, Any], sub: str
+) -> tuple[dict[str, Any], str | None]:
+    """The dossier to start (the citizen as applicant, the registries' values filled in)
+    and its receiving agency, derived from registry data."""
     dossier = dict(sent)
     applicant = applicant_field(defn)
     if applicant:
@@ -181,7 +184,8 @@ async def _complete(defn: ProcedureDefinition, sent: dict[str, Any], sub: str) -
             422,
             "các trường đã được điền sẵn từ cơ sở dữ liệu, không sửa được: " + ", ".join(changed),
         )
-    return dossier | found.values
+    dossier |= found.values
+    return dossier, receiving_agency(defn, dossier, found)
 
 
 def _refusal(e: starting.StartRefused, caller: Principal) -> HTTPException:
@@ -224,8 +228,8 @@ async def submit(
     mark = submissions.submission_mark(caller.sub, idempotency_key)
 
     async def start(on_code: Callable[[str], Awaitable[None]]) -> str:
-        dossier = await _complete(defn, body.dossier, caller.sub)
-        prepared = starting.prepare(compiled, dossier)
+        dossier, agency = await _complete(defn, body.dossier, caller.sub)
+        prepared = starting.prepare(compiled, dossier, agency)
         trust = await asyncio.to_thread(case_trust)
         started = await starting.start(
             client, prepared, on_code=on_code, memo={"submission": mark}, trust=trust
