@@ -26,9 +26,10 @@ from motcua.cases.labels import STATUS_VI
 from motcua.settings import get_settings
 
 if TYPE_CHECKING:
-    from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+    from temporalio.client import Client, WorkflowHandle
 
     from motcua.workflows.contracts import CaseState, OpenTask, Stall
+    from motcua.worklists.errors import WorkRefused
 
 T = TypeVar("T")
 RPC_TIMEOUT = timedelta(seconds=15)
@@ -143,31 +144,28 @@ def _json_object(value: str | None, option: str) -> dict[str, Any] | None:
 
 
 async def _case_call(code: str, address: str, call: Awaitable[T]) -> T:
-    """Await a call on case `code`, explaining the usual RPC failures."""
-    from temporalio.service import RPCError, RPCStatusCode
+    """Await a call on case `code`, explaining its failures (motcua.worklists.errors)."""
+    from motcua.worklists.errors import WorkRefused, on_case
 
     try:
-        return await call
-    except RPCError as e:
-        if e.status == RPCStatusCode.NOT_FOUND:
-            if "completed" in e.message.lower() or "closed" in e.message.lower():
-                fail(f"case {code} is closed; it takes no more actions (see `motcua show {code}`)")
-            fail(f"no case with dossier code {code} on {address} (check the code and --namespace)")
-        if e.status == RPCStatusCode.DEADLINE_EXCEEDED:
-            fail(
-                f"case {code} did not answer in time: is a worker running on its task queue? "
-                "(`make run` starts one)"
-            )
-        raise
+        return await on_case(code, call)
+    except WorkRefused as e:
+        fail(_explain(e, code, address))
 
 
-def _refusal(e: WorkflowUpdateFailedError) -> str:
-    from temporalio.exceptions import ApplicationError
-
-    cause = e.cause
-    if isinstance(cause, ApplicationError):
-        return cause.message
-    return str(cause or e)
+def _explain(e: WorkRefused, code: str, address: str) -> str:
+    if e.kind == "closed":
+        return f"case {code} is closed; it takes no more actions (see `motcua show {code}`)"
+    if e.kind == "no_case":
+        return f"no case with dossier code {code} on {address} (check the code and --namespace)"
+    if e.kind == "no_worker":
+        return (
+            f"case {code} did not answer in time: is a worker running on its task queue? "
+            "(`make run` starts one)"
+        )
+    if e.kind == "no_answer":
+        return e.message
+    return f"refused: {e.message}"  # the case's own words
 
 
 def _vn(moment: datetime | None) -> str:
@@ -282,16 +280,11 @@ def start(
 
 
 async def _update(code: str, address: str, namespace: str, update: Any, arg: Any) -> Any:
-    from temporalio.client import WorkflowUpdateFailedError
-
     client = await _client(address, namespace)
     handle: WorkflowHandle[Any, Any] = client.get_workflow_handle(code)
-    try:
-        return await _case_call(
-            code, address, handle.execute_update(update, arg, rpc_timeout=RPC_TIMEOUT)
-        )
-    except WorkflowUpdateFailedError as e:
-        fail(f"refused: {_refusal(e)}")
+    return await _case_call(
+        code, address, handle.execute_update(update, arg, rpc_timeout=RPC_TIMEOUT)
+    )
 
 
 @click.command()
@@ -454,12 +447,9 @@ async def _show(code: str, address: str, namespace: str) -> tuple[CaseState, dic
     client = await _client(address, namespace)
     handle: WorkflowHandle[Any, Any] = client.get_workflow_handle(code)
     description = await _case_call(code, address, handle.describe(rpc_timeout=RPC_TIMEOUT))
-    try:
-        state = await _case_call(
-            code, address, handle.query(ProcedureWorkflow.state, rpc_timeout=RPC_TIMEOUT)
-        )
-    except WorkflowQueryFailedError as e:
-        fail(f"case {code} could not answer its state query: {e}")
+    state = await _case_call(
+        code, address, handle.query(ProcedureWorkflow.state, rpc_timeout=RPC_TIMEOUT)
+    )
     members: dict[str, CaseState] = {}
     for step_id, status in state.children.items():
         if status in OPEN_STATUSES:  # a member still open: what is it waiting for?
