@@ -107,6 +107,7 @@ def _eager() -> click.Group:
         simulate,
         token,
         validate,
+        worklists,
     )
 
     group = click.Group("main", help=main.help, params=list(main.params))
@@ -114,7 +115,7 @@ def _eager() -> click.Group:
         group.add_command(command)
     for command in [activities.activities, samples.samples, token.token]:
         group.add_command(command)
-    for command in [*cases.COMMANDS, *simulate.COMMANDS, *paperwork.COMMANDS]:
+    for command in [*cases.COMMANDS, *worklists.COMMANDS, *simulate.COMMANDS, *paperwork.COMMANDS]:
         group.add_command(command)
     return group
 

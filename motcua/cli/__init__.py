@@ -57,6 +57,15 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "motcua.cli.cases:show",
         "Show case CODE: status, open tasks, stalls, decisions and a history summary.",
     ),
+    "cases": (
+        "motcua.cli.worklists:cases",
+        "List cases by status, agency, procedure and due date, newest first.",
+    ),
+    "resume-all": (
+        "motcua.cli.worklists:resume_all",
+        "Resume every case of an agency stalled on one activity (after a registry outage): "
+        "one reason on each; safe to repeat, a case already resumed is skipped.",
+    ),
     "simulate": (
         "motcua.cli.simulate:simulate",
         "Run SCENARIO files (or every *.yaml under folders) and report every check.",
