@@ -16,6 +16,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from motcua.api.routers import auth, citizen, public
+from motcua.api.routers.officer import router as officer_router
 
 log = logging.getLogger(__name__)
 
@@ -45,5 +46,6 @@ def create_app(*, connect_temporal: bool = True) -> FastAPI:
     app.state.temporal = None
     app.include_router(public.router)
     app.include_router(auth.router)
+    app.include_router(officer_router)
     app.include_router(citizen.router)
     return app
