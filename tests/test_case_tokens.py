@@ -122,3 +122,28 @@ async def test_a_token_from_another_issuer_is_refused(
             handle, ProcedureWorkflow.decide, decide(forged)
         )
         await handle.terminate()
+
+
+def test_the_cli_needs_a_token_when_a_real_provider_is_trusted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from motcua.cli.cases import decide as decide_command
+
+    pem = tmp_path / "idp.pem"
+    public = ec.generate_private_key(ec.SECP256R1()).public_key()
+    pem.write_bytes(
+        public.public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    monkeypatch.setenv("MOTCUA_JWT_PUBLIC_KEY", str(pem))
+    monkeypatch.delenv("MOTCUA_TOKEN", raising=False)
+    args = ["UBND-00070-261123-0001", "review", "approve", "--role", "civil_status_officer",
+            "--agency", AGENCY, "--actor", "cb01", "--address", "127.0.0.1:1"]  # fmt: skip
+    result = CliRunner().invoke(decide_command, args)
+    assert result.exit_code != 0
+    assert "this case needs your token: pass --token or set MOTCUA_TOKEN" in result.output

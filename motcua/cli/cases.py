@@ -210,7 +210,11 @@ async def _start(
         fail(str(e))
     client = await _client(address, namespace)
     try:
-        started = await starting.start(client, prepared, channel=channel)
+        from motcua.api.identity import case_trust
+
+        # The case checks its officers' tokens itself (ADR 0013).
+        trust = await asyncio.to_thread(case_trust)
+        started = await starting.start(client, prepared, channel=channel, trust=trust)
     except starting.SubjectOpen as e:
         fail(f"refused: {e}")
     except starting.StartRefused as e:
@@ -287,6 +291,38 @@ async def _update(code: str, address: str, namespace: str, update: Any, arg: Any
     )
 
 
+def token_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--token",
+        envvar="MOTCUA_TOKEN",
+        default=None,
+        help="Your bearer token (motcua token, or the login); default $MOTCUA_TOKEN. With "
+        "the development issuer it may be left out: one is made for --actor.",
+    )(fn)
+
+
+def _receiving_agency(code: str) -> str:
+    """UBND-00070 of UBND-00070-261123-0001 (and of its members' codes)."""
+    return code.split(".")[0].rsplit("-", 2)[0]
+
+
+def _token(
+    given: str | None, *, actor: str, role: str, agency: str, officer_roles: tuple[str, ...] = ()
+) -> str:
+    """The officer's token: given, or on one machine with the development issuer made
+    for them; a case that pins trust checks it (ADR 0013)."""
+    from motcua.api.identity import IdentityError, issue_token, trust
+
+    if given:
+        return given
+    if not trust().is_dev:
+        fail("this case needs your token: pass --token or set MOTCUA_TOKEN (from the login)")
+    try:
+        return issue_token(actor, role, agency=agency, officer_roles=officer_roles, ttl=300)
+    except IdentityError as e:
+        fail(str(e))
+
+
 @click.command()
 @click.argument("code")
 @click.argument("step")
@@ -302,6 +338,7 @@ async def _update(code: str, address: str, namespace: str, update: Any, arg: Any
     help="For request_supplement: one missing item (repeat the option for each).",
 )
 @click.option("--form", "form", default=None, metavar="JSON", help="Task form fields (JSON).")
+@token_option
 @server_options
 def decide(
     code: str,
@@ -313,6 +350,7 @@ def decide(
     comment: str,
     missing: tuple[str, ...],
     form: str | None,
+    token: str | None,
     address: str | None,
     namespace: str | None,
 ) -> None:
@@ -335,6 +373,7 @@ def decide(
             comment=comment,
             form=_json_object(form, "--form") or {},
             missing=list(missing),
+            token=_token(token, actor=actor, role="officer", agency=agency, officer_roles=(role,)),
         )
         return await _update(
             code, _address(address), _namespace(namespace), ProcedureWorkflow.decide, decision
@@ -356,6 +395,7 @@ def decide(
     metavar="JSON",
     help="For provide: the step's result (JSON text or @file.json).",
 )
+@token_option
 @server_options
 def resume(
     code: str,
@@ -364,6 +404,7 @@ def resume(
     actor: str,
     reason: str,
     result: str | None,
+    token: str | None,
     address: str | None,
     namespace: str | None,
 ) -> None:
@@ -379,6 +420,7 @@ def resume(
             actor=actor,
             reason=reason,
             result=_json_object(result, "--result"),
+            token=_token(token, actor=actor, role="officer", agency=_receiving_agency(code)),
         )
         return await _update(
             code, _address(address), _namespace(namespace), ProcedureWorkflow.resume, req

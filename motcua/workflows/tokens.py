@@ -87,6 +87,7 @@ def check_resume(
         raise TokenRefused("only an officer, a supervisor or an admin may resume a case")
     if claims.get("sub") != actor:
         raise TokenRefused("the resume's actor is not the token's holder")
-    agency = claims.get("agency")
-    if role != "admin" and not (isinstance(agency, str) and dossier_code.startswith(agency + "-")):
+    # UBND-00070-261123-0001(.member): the agency's code, then the date and the number.
+    received_by = dossier_code.split(".")[0].rsplit("-", 2)[0]
+    if role != "admin" and claims.get("agency") != received_by:
         raise TokenRefused("the token is not for the agency that received this dossier")
