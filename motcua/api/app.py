@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from motcua.api.routers import auth, citizen, public
+from motcua.api.routers import auth, citizen, public, verify
 from motcua.api.routers.officer import router as officer_router
 
 log = logging.getLogger(__name__)
@@ -48,4 +48,5 @@ def create_app(*, connect_temporal: bool = True) -> FastAPI:
     app.include_router(auth.router)
     app.include_router(officer_router)
     app.include_router(citizen.router)
+    app.include_router(verify.router)
     return app
