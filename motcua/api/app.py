@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from motcua.api.routers import auth, citizen, public, verify
+from motcua.api.routers import auth, citizen, codec, public, verify
 from motcua.api.routers.officer import router as officer_router
 
 log = logging.getLogger(__name__)
@@ -49,4 +49,6 @@ def create_app(*, connect_temporal: bool = True) -> FastAPI:
     app.include_router(officer_router)
     app.include_router(citizen.router)
     app.include_router(verify.router)
+    app.include_router(codec.router)
+    app.add_middleware(codec.CodecCors)
     return app
