@@ -1,13 +1,21 @@
-"""The worker: registers ProcedureWorkflow and every catalogued activity. Wiring only."""
+"""The worker: registers ProcedureWorkflow and every catalogued activity. Wiring only.
+
+`python -m motcua.worker` also serves the Temporal SDK's metrics (task slots, poll and
+schedule-to-start latencies, activity and workflow task outcomes) for Prometheus at
+http://MOTCUA_WORKER_METRICS_HOST:MOTCUA_WORKER_METRICS_PORT/metrics (127.0.0.1:9464; port 0
+turns them off; a port already taken is logged and the worker runs without them).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Callable
 from typing import Any
 
 from temporalio.client import Client
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
@@ -50,11 +58,36 @@ def build_worker(
     )
 
 
+log = logging.getLogger("motcua.worker")
+
+
+def metrics_runtime() -> Runtime | None:
+    """A Temporal runtime exporting the SDK's metrics for Prometheus, or None when off."""
+    host = os.environ.get("MOTCUA_WORKER_METRICS_HOST", "127.0.0.1")
+    port = os.environ.get("MOTCUA_WORKER_METRICS_PORT", "9464")
+    if not port.isdigit() or not 0 <= int(port) < 65536:
+        raise ValueError(f"MOTCUA_WORKER_METRICS_PORT={port!r} is not a port number (0 is off)")
+    if int(port) == 0:
+        return None
+    address = f"{host}:{port}"
+    try:
+        metrics = PrometheusConfig(bind_address=address)
+        runtime = Runtime(telemetry=TelemetryConfig(metrics=metrics))
+    except ValueError as e:  # the port is taken: work without metrics rather than not at all
+        log.warning("no worker metrics on %s: %s", address, e)
+        return None
+    log.info("worker metrics on http://%s/metrics", address)
+    return runtime
+
+
 async def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    runtime = metrics_runtime()
+    if runtime is not None:
+        Runtime.set_default(runtime)  # before connecting: the client's runtime is the default
     client = await connect()
     worker = build_worker(client)
-    logging.getLogger("motcua.worker").info("worker polling task queue %s", worker.task_queue)
+    log.info("worker polling task queue %s", worker.task_queue)
     await worker.run()
 
 
