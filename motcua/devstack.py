@@ -1,18 +1,23 @@
 """`python -m motcua.devstack` (what `make run` runs): the whole system on one machine.
 
 Starts, in order, the services listed in `services()`: Temporal's dev server (SQLite file
-and Web UI, motcua's search attributes registered), then the worker. Each waits until the
-previous one is ready. Then it prints where everything is and how to start and decide a
-demo case, and watches: Ctrl-C or SIGTERM stops every service (last started first); a
-service that dies is reported with the end of its log, and the rest are stopped.
+and Web UI, motcua's search attributes registered, the API's codec endpoint given to the
+UI), the sandbox registries, the SMTP sink, the worker (with its SDK metrics port), then the
+API, ready once its /readyz answers. Each waits until the previous one is ready. Then it
+prints where everything is, a demo token per role and how to start and decide a demo case,
+and watches: Ctrl-C or SIGTERM stops every service (last started first); a service that
+dies is reported with the end of its log and started again.
 
-Logs: `<data dir>/logs/<service>.log`. Ports: TEMPORAL_PORT (default 7233) and
-TEMPORAL_UI_PORT (default 8233); a port already taken is reported before anything starts.
-Later services (sandbox registries, SMTP sink, API) are more entries in `services()`.
+Logs: `<data dir>/logs/<service>.log`. Ports: TEMPORAL_PORT (7233), TEMPORAL_UI_PORT
+(8233), MOTCUA_SANDBOX_PORT (8100), MOTCUA_SMTP_PORT (8025), MOTCUA_API_PORT (8000),
+MOTCUA_WORKER_METRICS_PORT (9464); a port already taken is reported before anything
+starts. MOTCUA_PUBLIC_URL (default http://localhost:<API port>) is the API's address as
+printed on documents and given to the Web UI.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -27,6 +32,7 @@ from types import FrameType
 from typing import IO
 
 from motcua import pki
+from motcua.api.identity import IdentityError, issue_token
 from motcua.settings import ROOT, get_settings
 from motcua.workflows.contracts import SEARCH_ATTRIBUTES
 
@@ -188,10 +194,17 @@ class Config:
     ui_port: int
     sandbox_port: int
     smtp_port: int
+    api_port: int
+    worker_metrics_port: int
+    public_url: str  # the API as browsers and documents name it
 
     @property
     def address(self) -> str:
         return f"localhost:{self.temporal_port}"
+
+    @property
+    def sandbox_url(self) -> str:
+        return f"http://{HOST}:{self.sandbox_port}"
 
 
 def config() -> Config:
@@ -201,12 +214,17 @@ def config() -> Config:
             raise StartError(f"{name}={raw!r} is not a port number (1-65535)")
         return int(raw)
 
+    api_port = port("MOTCUA_API_PORT", 8000)
+    public_url = os.environ.get("MOTCUA_PUBLIC_URL") or f"http://localhost:{api_port}"
     return Config(
         data_dir=get_settings().data_dir,
         temporal_port=port("TEMPORAL_PORT", 7233),
         ui_port=port("TEMPORAL_UI_PORT", 8233),
         sandbox_port=port("MOTCUA_SANDBOX_PORT", 8100),
         smtp_port=port("MOTCUA_SMTP_PORT", 8025),
+        api_port=api_port,
+        worker_metrics_port=port("MOTCUA_WORKER_METRICS_PORT", 9464),
+        public_url=public_url.rstrip("/"),
     )
 
 
@@ -231,6 +249,8 @@ def services(cfg: Config) -> list[Service]:
             str(cfg.ui_port),
             "--db-filename",
             str(cfg.data_dir / "temporal.db"),
+            "--ui-codec-endpoint",
+            f"{cfg.public_url}/codec",
             *search_attributes,
             "--log-level",
             "warn",
@@ -253,19 +273,75 @@ def services(cfg: Config) -> list[Service]:
         ready=listening(cfg.smtp_port),
         ports={"MOTCUA_SMTP_PORT": cfg.smtp_port},
     )
+    common = {
+        "TEMPORAL_ADDRESS": cfg.address,
+        "MOTCUA_SANDBOX_URL": cfg.sandbox_url,
+        "MOTCUA_PUBLIC_URL": cfg.public_url,  # printed on documents: the API's /verify
+        "PYTHONUNBUFFERED": "1",
+    }
     worker = Service(
         name="worker",
         argv=[sys.executable, "-m", "motcua.worker"],
         ready=log_says("worker polling task queue"),
         env={
-            "TEMPORAL_ADDRESS": cfg.address,
-            "MOTCUA_SANDBOX_URL": f"http://{HOST}:{cfg.sandbox_port}",
+            **common,
             "MOTCUA_SMTP_HOST": HOST,
             "MOTCUA_SMTP_PORT": str(cfg.smtp_port),
-            "PYTHONUNBUFFERED": "1",
+            "MOTCUA_WORKER_METRICS_HOST": HOST,
+            "MOTCUA_WORKER_METRICS_PORT": str(cfg.worker_metrics_port),
         },
+        ports={"MOTCUA_WORKER_METRICS_PORT": cfg.worker_metrics_port},
     )
-    return [temporal, sandbox, smtp_sink, worker]
+    api = Service(
+        name="api",
+        argv=[sys.executable, "-m", "motcua.api", "--host", HOST, "--port", str(cfg.api_port)],
+        ready=http_ok(f"http://{HOST}:{cfg.api_port}/readyz"),
+        env={
+            **common,
+            # The Web UI calls the codec endpoint from the browser, from its own origin.
+            "MOTCUA_CODEC_CORS_ORIGINS": os.environ.get("MOTCUA_CODEC_CORS_ORIGINS")
+            or f"http://localhost:{cfg.ui_port},http://{HOST}:{cfg.ui_port}",
+        },
+        ports={"MOTCUA_API_PORT": cfg.api_port},
+    )
+    return [temporal, sandbox, smtp_sink, worker, api]
+
+
+DEMO_STAFF: list[tuple[str, str, str | None, tuple[str, ...]]] = [
+    # role, account, agency, officer roles: the demo case's commune (UBND-00001)
+    ("officer", "cb.hotich.00001", "UBND-00001", ("civil_status_officer",)),
+    ("supervisor", "ld.ubnd.00001", "UBND-00001", ()),
+    ("analyst", "cv.phantich.01", None, ()),
+    ("auditor", "kt.thanhtra.01", None, ()),
+    ("admin", "qt.hethong.01", None, ()),
+]
+
+
+def demo_citizen(cfg: Config) -> str | None:
+    """A personal id the sandbox knows (an adult with a household), or None."""
+    url = f"{cfg.sandbox_url}/_admin/samples?count=1&kind=adult_with_household"
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - loopback
+            found = json.load(response).get("adult_with_household") or []
+    except (OSError, ValueError):
+        return None
+    return str(found[0]) if found else None
+
+
+def demo_tokens(cfg: Config) -> list[str]:
+    """One line per role: who, and a development token (valid 8 hours)."""
+    people = [("citizen", demo_citizen(cfg), None, ())] + DEMO_STAFF
+    lines = []
+    for role, sub, agency, officer_roles in people:
+        if sub is None:
+            continue
+        try:
+            token = issue_token(sub, role, agency=agency, officer_roles=officer_roles)
+        except IdentityError as e:  # an external identity provider is configured
+            return [f"  (no demo tokens: {e})"]
+        who = " ".join([sub, *([agency] if agency else []), *officer_roles])
+        lines += [f"  {role:<11} {who}", f"    {token}"]
+    return lines
 
 
 def instructions(cfg: Config, running: list[Service]) -> list[str]:
@@ -278,10 +354,18 @@ def instructions(cfg: Config, running: list[Service]) -> list[str]:
         f"  Web UI        http://localhost:{cfg.ui_port}/namespaces/default/workflows",
         f"  registries    http://{HOST}:{cfg.sandbox_port} (sandbox, faults at /_admin/faults)",
         f"  SMTP sink     {HOST}:{cfg.smtp_port} (mail kept in {cfg.data_dir / 'mail'})",
+        f"  API           {cfg.public_url} (OpenAPI: {cfg.public_url}/docs)",
+        f"  codec         {cfg.public_url}/codec (decoding in the Web UI: docs/operations.md)",
+        f"  metrics       {cfg.public_url}/metrics (API), "
+        f"http://{HOST}:{cfg.worker_metrics_port}/metrics (worker)",
         f"  data          {cfg.data_dir}",
         f"  logs          {cfg.data_dir / 'logs'}",
         "  services      "
         + ", ".join(f"{s.name} (pid {s.process.pid})" for s in running if s.process),
+        "",
+        "Demo tokens, one per role (8 hours; `Authorization: Bearer <token>`; more with",
+        f"`{motcua} token ROLE --sub ...`):",
+        *demo_tokens(cfg),
         "",
         "Demo case (in another terminal):",
         f"  CODE=$({env}{motcua} start {demo} --quiet \\",
