@@ -3,10 +3,11 @@ claim the dossier's subject (one open dossier per subject), draw a dossier code 
 the workflow. Shared by `motcua start` and the citizen API.
 
 Two stages, so a refusal on the dossier needs no Temporal: `prepare(...)` (no I/O but the
-procedure files) and `start(client, prepared, ...)`. Every refusal is a `StartRefused`
-subclass carrying what the caller needs to word it; `str(error)` is a message for any
-caller, never holding a dossier's values. The CLI words a few of them its own way (e.g.
-"pass --agency"), the API maps them to 409/422 (`StartRefused.conflict`).
+procedure files and the published versions, motcua.publishing) and `start(client,
+prepared, ...)`. Every refusal is a `StartRefused` subclass carrying what the caller needs
+to word it; `str(error)` is a message for any caller, never holding a dossier's values.
+The CLI words a few of them its own way (e.g. "pass --agency"), the API maps them to
+409/422 (`StartRefused.conflict`).
 
 Temporal's SDK and the workflow are imported when a case starts, so a refusal on the
 arguments answers fast (motcua/cli/cases.py says why that matters).
@@ -124,10 +125,13 @@ def prepare(
     agency: str | None = None,
 ) -> Prepared:
     """Check `dossier` against the procedure's input and settle the agency prefix: `agency`,
-    else derived from the dossier (dossier_codes.agency_for)."""
+    else derived from the dossier (dossier_codes.agency_for). The case runs the latest
+    published version of the procedure and of each member, where one is published, else
+    the compiled files (motcua.publishing.current)."""
+    from motcua import publishing
     from motcua.workflows.dsl import dossier as dossier_check
 
-    procedure, members = compiled
+    procedure, members = publishing.current(compiled)
     definition = procedure.definition
     problems = dossier_check.check(definition.input, dossier)
     if problems:
