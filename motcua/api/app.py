@@ -17,6 +17,7 @@ from fastapi import FastAPI
 
 from motcua.api import observability
 from motcua.api.routers import auth, citizen, codec, public, verify
+from motcua.api.routers.analyst import router as analyst_router
 from motcua.api.routers.officer import router as officer_router
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,7 @@ def create_app(*, connect_temporal: bool = True) -> FastAPI:
     app.include_router(auth.router)
     app.include_router(officer_router)
     app.include_router(citizen.router)
+    app.include_router(analyst_router)
     app.include_router(verify.router)
     app.include_router(codec.router)
     app.include_router(observability.router)
