@@ -297,7 +297,7 @@ async def my_dossiers(
             dossier_code=code,
             procedure_id=r.procedure_id,
             title=procedure_title(r.procedure_id),
-            submitted_at=r.submitted_at,
+            submitted_at=db.utc(r.submitted_at) if r.submitted_at else None,
             status=status,
             status_label=STATUS_VI.get(status) if status else None,
         )  # fmt: skip
