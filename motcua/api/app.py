@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from motcua.api import observability
+from motcua.api import errors, observability
 from motcua.api.routers import auth, citizen, codec, public, verify
 from motcua.api.routers.analyst import router as analyst_router
 from motcua.api.routers.officer import router as officer_router
@@ -54,6 +54,7 @@ def create_app(*, connect_temporal: bool = True) -> FastAPI:
     app.include_router(verify.router)
     app.include_router(codec.router)
     app.include_router(observability.router)
+    errors.install(app)
     app.add_middleware(codec.CodecCors)
     app.add_middleware(observability.RequestMetrics)  # outermost: sees every answer
     return app

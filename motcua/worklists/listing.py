@@ -100,10 +100,13 @@ def checked_name(value: str, what: str) -> str:
     return value
 
 
+def _aware(value: datetime) -> datetime:
+    """A moment without a zone is UTC's."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
 def _moment(value: datetime) -> str:
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return _aware(value).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def visibility_query(f: CaseFilter, now: datetime) -> str:
@@ -123,7 +126,7 @@ def visibility_query(f: CaseFilter, now: datetime) -> str:
         parts.append(f"({AGENCY.name} = '{a}' OR DossierCode STARTS_WITH '{a}-')")
     if f.procedure:
         parts.append(f"{PROCEDURE_ID.name} = '{checked_name(f.procedure, 'procedure')}'")
-    before = [t for t in (f.due_before, now if f.overdue else None) if t is not None]
+    before = [_aware(t) for t in (f.due_before, now if f.overdue else None) if t is not None]
     if before:
         parts.append(f"{DUE_AT.name} < '{_moment(min(before))}'")
     return " AND ".join(parts)

@@ -286,7 +286,7 @@ async def my_dossiers(
     caller: Citizen,
     client: TemporalClient,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> list[DossierItem]:
     """The caller's dossiers, newest first, with their status."""
     rows = await db.run_sync(lambda: submissions.mine(caller.sub, limit=limit, offset=offset))

@@ -38,6 +38,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from motcua.api.deps import current_principal, require
+from motcua.api.errors import unavailable
 from motcua.api.identity import Principal
 from motcua.codec import (
     CodecKeyError,
@@ -58,6 +59,7 @@ DEFAULT_ORIGINS = "http://localhost:8233,http://127.0.0.1:8233"
 ALLOWED_HEADERS = ["content-type", "x-namespace", "authorization", "authorization-extras"]
 
 router = APIRouter(prefix=PREFIX, tags=["codec"])
+UNUSABLE_KEYS = unavailable("The payload keys of this service are not usable")
 _staff = require(*DECODERS)
 _bearer = HTTPBearer(auto_error=False, description="A staff token (`motcua token officer ...`)")
 _cookie = APIKeyCookie(name=COOKIE, auto_error=False, description="Set by POST /codec/login")
@@ -118,14 +120,14 @@ async def _run(what: str, body: PayloadsIn) -> dict[str, Any]:
         raise HTTPException(503, "the payload keys of this service are not usable") from None
 
 
-@router.post("/encode", response_model=PayloadsOut)
+@router.post("/encode", response_model=PayloadsOut, responses=UNUSABLE_KEYS)
 async def encode(body: PayloadsIn, caller: Decoder, request: Request) -> dict[str, Any]:
     """Officer, supervisor, auditor, admin: encrypt payloads as the workers would."""
     _audit("encode", caller, request, len(body.payloads))
     return await _run("encode", body)
 
 
-@router.post("/decode", response_model=PayloadsOut)
+@router.post("/decode", response_model=PayloadsOut, responses=UNUSABLE_KEYS)
 async def decode(body: PayloadsIn, caller: Decoder, request: Request) -> dict[str, Any]:
     """Officer, supervisor, auditor, admin: decrypt payloads (plain text: personal data)."""
     _audit("decode", caller, request, len(body.payloads))

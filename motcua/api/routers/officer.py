@@ -11,12 +11,14 @@ Everything is read from Temporal (motcua.worklists; ADR 0016 says how it scales)
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable
 from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
+from temporalio.service import RPCError
 
 from motcua.api.deps import TemporalClient, require
 from motcua.api.identity import Principal
@@ -25,6 +27,7 @@ from motcua.worklists import overdue, stalls, tasks
 from motcua.worklists.errors import KIND_STATUS, WorkRefused
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 router = APIRouter(tags=["officer"])
 
 Staff = Annotated[Principal, Depends(require("officer", "supervisor"))]
@@ -60,6 +63,11 @@ async def _answer(call: Awaitable[T]) -> T:
         return await call
     except WorkRefused as e:
         raise HTTPException(KIND_STATUS[e.kind], e.message) from None
+    except RPCError as e:  # Temporal itself did not answer: down, overloaded
+        log.warning("Temporal did not answer a call on a case: %s", e.status.name)
+        raise HTTPException(
+            503, f"Temporal could not answer ({e.status.name}); try again shortly"
+        ) from None
 
 
 # ---------------------------------------------------------------- inbox and decisions

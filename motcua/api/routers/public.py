@@ -4,8 +4,16 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 
 router = APIRouter(tags=["public"])
+
+
+class Readiness(BaseModel):
+    status: str = Field(description="ready, or not ready")
+    problems: dict[str, str] = Field(
+        default_factory=dict, description="What is not reachable (temporal, database) and why"
+    )
 
 
 @router.get("/healthz")
@@ -14,7 +22,11 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+@router.get(
+    "/readyz",
+    response_model=Readiness,
+    responses={503: {"model": Readiness, "description": "Not ready: what is not reachable"}},
+)
 async def readyz(request: Request) -> JSONResponse:
     """Temporal and the database are reachable (503 with what is not)."""
     problems: dict[str, str] = {}
