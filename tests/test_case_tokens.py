@@ -96,7 +96,7 @@ async def test_a_decision_needs_the_token_of_that_officer_agency_and_role(
         assert "expired" in await refused(
             handle, ProcedureWorkflow.decide, decide(officer(ttl=-60))
         )
-        citizen = issue_token("001203000123", "citizen")
+        citizen = issue_token("001203000123", "citizen", ttl=30 * 86400)
         assert "only an officer" in await refused(
             handle, ProcedureWorkflow.decide, decide(citizen, actor="001203000123")
         )
