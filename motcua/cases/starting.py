@@ -26,7 +26,7 @@ from motcua import dossier_codes
 from motcua.settings import get_settings
 
 if TYPE_CHECKING:
-    from temporalio.client import Client
+    from temporalio.client import Client, WorkflowExecutionDescription
 
     from motcua.workflows.contracts import CompiledProcedure, TokenTrust
 
@@ -160,7 +160,6 @@ async def start(
     its own case by the memo. With `trust` the case checks its officers' tokens itself
     (motcua.api.identity.case_trust, ADR 0013)."""
     from temporalio.client import WorkflowExecutionStatus
-    from temporalio.service import RPCError, RPCStatusCode
 
     from motcua import open_dossiers
 
@@ -168,13 +167,8 @@ async def start(
     if subject is not None:
 
         async def is_open(code: str) -> bool:
-            try:
-                described = await client.get_workflow_handle(code).describe()
-            except RPCError as e:
-                if e.status == RPCStatusCode.NOT_FOUND:
-                    return False
-                raise
-            return described.status == WorkflowExecutionStatus.RUNNING
+            described = await describe(client, code)
+            return described is not None and described.status == WorkflowExecutionStatus.RUNNING
 
         try:
             await open_dossiers.claim(subject, is_open)
@@ -248,3 +242,15 @@ async def _start_workflow(
         f"dossier codes {prepared.prefix}-…: {CODE_ATTEMPTS} numbers in a row are already used "
         "on the server; the sequence database (DATABASE_URL) does not match this server"
     )
+
+
+async def describe(client: Client, code: str) -> WorkflowExecutionDescription | None:
+    """The case `code` as the server describes it, or None if the server has no such case."""
+    from temporalio.service import RPCError, RPCStatusCode
+
+    try:
+        return await client.get_workflow_handle(code).describe()
+    except RPCError as e:
+        if e.status == RPCStatusCode.NOT_FOUND:
+            return None
+        raise

@@ -237,13 +237,8 @@ async def submit(
         return started.code
 
     async def started_here(code: str) -> bool:
-        try:
-            described = await client.get_workflow_handle(code).describe()
-        except RPCError as e:
-            if e.status == RPCStatusCode.NOT_FOUND:
-                return False
-            raise
-        return bool(await described.memo_value("submission", None) == mark)
+        described = await starting.describe(client, code)
+        return described is not None and await described.memo_value("submission", None) == mark
 
     try:
         outcome = await submissions.submit_once(
