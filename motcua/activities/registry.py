@@ -26,6 +26,7 @@ from motcua.activities import (
     registries,
 )
 from motcua.activities.base import IMPLICIT_FIELDS
+from motcua.readmodel import projection
 from motcua.activities.signatures import Argument
 
 
@@ -66,13 +67,13 @@ def catalogue(extra: list[Callable[..., Any]] | None = None) -> dict[str, Activi
     """Name -> spec for every product activity, plus `extra` (tests register their own)."""
     fns = [*calendar.ACTIVITIES, *definitions.ACTIVITIES, *documents.ACTIVITIES]
     fns += notifications.ACTIVITIES
-    fns += [*register.ACTIVITIES, *registries.ACTIVITIES, *(extra or [])]
+    fns += [*register.ACTIVITIES, *registries.ACTIVITIES, *projection.ACTIVITIES, *(extra or [])]
     return {s.name: s for s in map(_spec, fns)}
 
 
 # Activities the engine calls itself, never a definition: `call:` refuses them, and the
 # catalogue people read (`motcua activities`) leaves them out.
-INTERNAL = frozenset({"definitions.fetch"})
+INTERNAL = frozenset({"definitions.fetch", "readmodel.project"})
 
 
 def callable_by_definitions() -> dict[str, ActivitySpec]:

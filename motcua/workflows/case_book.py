@@ -30,6 +30,7 @@ from motcua.workflows.contracts import (
     Event,
     EventInput,
     OpenTask,
+    Projection,
     ResumeInput,
     ResumeRecord,
     Stall,
@@ -84,6 +85,8 @@ class CaseBook:
         self.children: dict[str, str] = {}
         self.timeline: list[Event] = []
         self.problems: list[Event] = []  # errors that did not stop the case, for an officer
+        self.revision = 0  # projections sent to the read model (motcua.readmodel)
+        self._projected: tuple[Any, ...] | None = None  # what the last one showed
         self._synced: dict[str, Any] = {}
         self._coalesce = False  # hold upserts for the workflow's flusher (one per task)
         self._unsent: dict[str, SearchAttributeUpdate[Any]] = {}
@@ -363,6 +366,27 @@ class CaseBook:
             )
         )
 
+    # ---------------------------------------------------------------- read model
+
+    def _shown(self) -> tuple[Any, ...]:
+        """What the read model shows of the case: its status, tasks, decisions, resumes,
+        stalls, members and deadline; not its timeline (a registry call changes nothing
+        there, so it costs no projection)."""
+        tasks = tuple((t.step_id, t.waiting_for, t.escalated) for t in self.open_tasks.values())
+        counts = (len(self.task_records), len(self.decisions), len(self.resumes))
+        members = tuple(sorted(self.children.items()))
+        return (self.status, tasks, counts, tuple(sorted(self.stalls)), members, self.due_at)
+
+    @property
+    def has_unprojected_changes(self) -> bool:
+        return self._shown() != self._projected
+
+    def next_projection(self) -> Projection:
+        """The state to project now, as the case's next revision."""
+        self._projected = self._shown()
+        self.revision += 1
+        return Projection(revision=self.revision, state=self.state())
+
     # ---------------------------------------------------------------- query
 
     def state(self) -> CaseState:
@@ -386,4 +410,7 @@ class CaseBook:
             problems=list(self.problems),
             reason=self.reason,
             output=self.output,
+            channel=self.start.channel,
+            parent=self.start.parent,
+            revision=self.revision,
         )

@@ -294,6 +294,20 @@ class CaseState(BaseModel):
     )
     reason: str | None = None
     output: dict[str, Any] = Field(default_factory=dict)
+    channel: str = Field("online", description="'online' or the one-stop centre that received it")
+    parent: str | None = Field(None, description="The bundle's dossier code, for a member case")
+    revision: int = Field(
+        0, description="How many times the case has been projected to the read model (0: never)"
+    )
+
+
+class Projection(BaseModel):
+    """Input of the `readmodel.project` local activity: the case's state as of its
+    `revision`-th change that the read model shows (motcua.readmodel). A snapshot, not a
+    delta: a projection that failed is repaired by the next one."""
+
+    revision: int
+    state: CaseState
 
 
 class CaseResult(BaseModel):

@@ -76,6 +76,8 @@ INPUT_CHECK_PATCH = "input-checked-in-case"  # a dossier that fails the input sc
 # added after it get their own markers again, until the next generation.
 ENGINE_GENERATION = "engine-generation-2026-12"
 RESULT_DEFAULTS_PATCH = "provided-result-defaults"  # a typed result gets its fields' defaults
+READ_MODEL_PATCH = "projected-to-read-model"  # the case writes its state to the read model
+PROJECT_ACTIVITY = "readmodel.project"  # a local activity (motcua.readmodel.projection)
 
 
 def members_of(
@@ -121,6 +123,8 @@ class ProcedureWorkflow:
         self.reports: list[asyncio.Task[None]] = []  # its signals to the bundle
         self.generation: bool | None = None  # ENGINE_GENERATION's answer, asked once
         self.flusher: asyncio.Task[None] | None = None
+        self.projector: asyncio.Task[None] | None = None  # feeds the read model
+        self.projecting = False  # a projection is being written
         if start.parent is not None:
             self.book.on_status = self._tell_bundle
         if start.procedure is not None:
@@ -146,6 +150,8 @@ class ProcedureWorkflow:
             # One search-attribute upsert per workflow task, with what changed in it.
             self.book.coalesce_search_attributes(workflow.info().typed_search_attributes)
             self.flusher = asyncio.create_task(self._flush_search_attributes())
+        if workflow.patched(READ_MODEL_PATCH):
+            self.projector = asyncio.create_task(self._project_changes())
         self.book.log(None, "received", f"{pinned.id} v{pinned.version}")
         self.book.sync_search_attributes()
         cancelled = False
@@ -162,6 +168,7 @@ class ProcedureWorkflow:
             if end is None:
                 result = self.book.finish(CaseStatus.completed)
                 await self._reports_sent()
+                await self._read_model_caught_up()
                 return result
             result = await self._end(end)
         finally:
@@ -170,6 +177,7 @@ class ProcedureWorkflow:
             if self.apology is not None and not self.apology.done():
                 self.apology.cancel()
         await self._reports_sent()
+        await self._read_model_caught_up()
         if cancelled:
             raise asyncio.CancelledError(CANCELLED_REASON)
         return result
@@ -193,6 +201,34 @@ class ProcedureWorkflow:
         while True:
             await workflow.wait_condition(lambda: self.book.has_unsent_attributes)
             self.book.flush_search_attributes()
+
+    async def _project_changes(self) -> None:
+        """Write the case's state to the read model whenever what it shows changed
+        (motcua.readmodel): one local activity, one marker, per change. A projection that
+        fails is given up: the next one carries the whole state, and
+        `motcua rebuild-read-model` repairs what the last one missed."""
+        while True:
+            await workflow.wait_condition(lambda: self.book.has_unprojected_changes)
+            self.projecting = True
+            try:
+                await workflow.execute_local_activity(
+                    PROJECT_ACTIVITY,
+                    self.book.next_projection(),
+                    start_to_close_timeout=timedelta(seconds=10),
+                    schedule_to_close_timeout=timedelta(seconds=30),
+                    retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=5)),
+                )
+            except ActivityError as e:
+                workflow.logger.warning("read model not updated: %s", e.cause or e)
+            finally:
+                self.projecting = False
+
+    async def _read_model_caught_up(self) -> None:
+        """Before the case ends: the read model has its final state (or gave up on it)."""
+        if self.projector is not None:
+            await workflow.wait_condition(
+                lambda: not self.projecting and not self.book.has_unprojected_changes
+            )
 
     async def _run_body(self) -> CaseEnded | None:
         """The procedure itself: its deadline, the apology beside it, prefill and steps.
@@ -284,6 +320,7 @@ class ProcedureWorkflow:
         if end.status is CaseStatus.failed:
             self.book.finish(CaseStatus.failed)
             await self._reports_sent()
+            await self._read_model_caught_up()
             raise ApplicationError(end.reason, type=end.code, non_retryable=True) from None
         return self.book.finish(end.status)
 
