@@ -1,7 +1,8 @@
 """The SQL database: one sqlmodel engine per database URL, tables created on first use.
 
 SQLite file under the data dir by default; PostgreSQL (or any SQLAlchemy URL) through
-`DATABASE_URL`, e.g. `postgresql+psycopg://user@host:5432/motcua`. Settings are read at
+`DATABASE_URL`, e.g. `postgresql+psycopg://user@host:5432/motcua`, migrated by alembic
+(motcua.migrations). Settings are read at
 call time, so a test that points `MOTCUA_DATA_DIR` or `DATABASE_URL` elsewhere gets its own
 engine.
 
@@ -39,7 +40,8 @@ _lock = threading.Lock()
 _engines: dict[str, tuple[Engine, frozenset[str]]] = {}
 
 
-def _new_engine(url: str) -> Engine:
+def new_engine(url: str) -> Engine:
+    """An engine for `url`, not cached and with no tables ensured."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database
@@ -71,15 +73,23 @@ def _create_tables(engine: Engine) -> None:
 
 
 def get_engine(url: str | None = None) -> Engine:
-    """The engine for `url` (default: settings.database_url), with every known table."""
+    """The engine for `url` (default: settings.database_url), with every known table: a
+    server database migrated to the newest revision (motcua.migrations), the embedded
+    SQLite file created from the models."""
     url = url or get_settings().database_url
     wanted = frozenset(SQLModel.metadata.tables)
     with _lock:
         hit = _engines.get(url)
         if hit is not None and wanted <= hit[1]:
             return hit[0]
-        engine = hit[0] if hit is not None else _new_engine(url)
-        _create_tables(engine)
+        engine = hit[0] if hit is not None else new_engine(url)
+        if engine.dialect.name == "sqlite":
+            _create_tables(engine)
+        else:
+            from motcua import migrations
+
+            migrations.upgrade(engine)  # every table the models declare, imported by it
+            wanted = frozenset(SQLModel.metadata.tables)
         _engines[url] = (engine, wanted)
         return engine
 

@@ -31,6 +31,7 @@ from motcua.simulate.moments import parse_moment  # noqa: E402
 from motcua.smtp_sink import running_sink  # noqa: E402
 from motcua.temporal import data_converter, ensure_search_attributes  # noqa: E402
 from motcua.workflows.contracts import SEARCH_ATTRIBUTES  # noqa: E402
+from tests.databases import database  # noqa: E402, F401 - a fixture: SQLite and PostgreSQL
 
 BIN = Path(sys.executable).parent
 MAIL_DIR = Path(os.environ["MOTCUA_DATA_DIR"]) / "session-mail"

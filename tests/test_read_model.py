@@ -24,7 +24,6 @@ from motcua.workflows.contracts import (
     TaskRecord,
 )
 from motcua.workflows.procedure import ProcedureWorkflow
-from tests.databases import database  # noqa: F401 - the fixture
 from tests.helpers import compiled, eventually, new_worker, start_case
 
 NOW = datetime.now(UTC).replace(microsecond=0)

@@ -26,8 +26,8 @@ from motcua.activities import (
     registries,
 )
 from motcua.activities.base import IMPLICIT_FIELDS
-from motcua.readmodel import projection
 from motcua.activities.signatures import Argument
+from motcua.readmodel import projection
 
 
 @dataclass(frozen=True)
