@@ -1,11 +1,7 @@
-"""An agency's inbox, and deciding a task as the token's holder.
+"""What an inbox shows of a task, and deciding a task as the token's holder.
 
-The inbox: visibility lists the running cases whose `Agency` is the caller's (the agency of
-their open task) in the statuses asked for; each case's `state` then gives its open tasks,
-kept when they are for that agency and for one of the caller's roles. A task of a case
-that holds two tasks at once, at two agencies, shows only in the inbox of the agency the
-case names in `Agency` (the first task opened): a read model with one row per task would
-show both.
+The inbox itself is a query of the read model (motcua.readmodel.inbox): one row per task,
+so a case with tasks at two agencies at once is in both inboxes.
 
 Deciding: the role, agency and actor of a decision are the caller's, from the token. The
 task must be for the caller's agency and need one of the caller's roles (its escalation
@@ -16,15 +12,15 @@ Everything else (the action, what is missing) the case's own validator judges.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
-from motcua.workflows.contracts import CaseState, CaseStatus, DecideInput, Decision, OpenTask
+from motcua.workflows.contracts import CaseStatus, DecideInput, Decision, OpenTask
 from motcua.worklists.errors import WorkRefused, on_case
-from motcua.worklists.listing import RPC_TIMEOUT, CaseFilter, list_cases
-from motcua.worklists.states import state_of, states_of
+from motcua.worklists.listing import RPC_TIMEOUT
+from motcua.worklists.states import state_of
 
 if TYPE_CHECKING:
     from temporalio.client import Client
@@ -57,14 +53,7 @@ class InboxTask(BaseModel):
 class InboxPage(BaseModel):
     tasks: list[InboxTask]
     next_cursor: str | None = Field(
-        description="Pass as `cursor` for the next page; none when this was the last. A "
-        "page holds the tasks of up to `limit` cases, so it may hold fewer tasks, or none, "
-        "and still not be the last."
-    )
-    unanswered: list[str] = Field(
-        default_factory=list,
-        description="Cases listed that did not answer in time (no worker?): their tasks "
-        "are missing from this page",
+        description="Pass as `cursor` for the next page; none when this was the last"
     )
 
 
@@ -75,67 +64,6 @@ def decide_as(task: OpenTask, roles: Sequence[str]) -> str | None:
     if task.escalated and task.escalate_to and task.escalate_to in roles:
         return task.escalate_to
     return None
-
-
-def tasks_in(
-    state: CaseState, *, agency: str, roles: Sequence[str] | None, now: datetime
-) -> list[InboxTask]:
-    """The open tasks of `state` for `agency` and one of `roles` (None: every role)."""
-    overdue = state.due_at is not None and state.due_at < now
-    found = []
-    for task in state.open_tasks:
-        role = decide_as(task, roles or ())
-        if task.agency != agency or (roles is not None and role is None):
-            continue
-        found.append(
-            InboxTask(
-                dossier_code=state.dossier_code,
-                procedure_id=state.procedure_id,
-                case_status=state.status,
-                step_id=task.step_id,
-                role=task.role,
-                agency=task.agency,
-                actions=list(task.actions),
-                waiting_for=task.waiting_for,
-                opened_at=task.opened_at,
-                due_at=task.due_at,
-                escalated=task.escalated,
-                escalate_to=task.escalate_to,
-                case_due_at=state.due_at,
-                overdue=overdue,
-                decide_as=role if task.waiting_for == "officer" else None,
-            )
-        )
-    return found
-
-
-async def inbox(
-    client: Client,
-    *,
-    agency: str,
-    roles: Sequence[str] | None,
-    statuses: Sequence[InboxStatus] = ("waiting_officer",),
-    procedure: str | None = None,
-    due_before: datetime | None = None,
-    overdue: bool = False,
-    limit: int = 50,
-    cursor: str | None = None,
-) -> InboxPage:
-    """One page of the open tasks of `agency` for `roles` (None: every role, for a
-    supervisor), in cases of `statuses`. `due_before` and `overdue` look at the case's
-    legal deadline (DueAt), which visibility filters on."""
-    now = datetime.now(UTC)
-    f = CaseFilter(
-        statuses=[CaseStatus(s) for s in statuses],
-        holder=agency,
-        procedure=procedure,
-        due_before=due_before,
-        overdue=overdue,
-    )
-    page = await list_cases(client, f, limit=limit, cursor=cursor, now=now)
-    states, unanswered = await states_of(client, [r.dossier_code for r in page.rows])
-    tasks = [t for s in states.values() for t in tasks_in(s, agency=agency, roles=roles, now=now)]
-    return InboxPage(tasks=tasks, next_cursor=page.next_cursor, unanswered=unanswered)
 
 
 async def decide(

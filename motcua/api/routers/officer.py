@@ -6,22 +6,25 @@ agency and actor of a decision or resume come from the token, never from the bod
 body that names them is refused, 422). What the case refuses comes back as 409 (its state
 does not allow it now) or 422 (the request is wrong), with the case's own message.
 
-Everything is read from Temporal (motcua.worklists; ADR 0016 says how it scales).
+The inbox is read from the read model (motcua.readmodel, ADR 0014); the stalled list and
+overdue work from Temporal's visibility and the cases' state (motcua.worklists, ADR 0016).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from temporalio.service import RPCError
 
+from motcua import db
 from motcua.api.deps import TemporalClient, require
 from motcua.api.identity import Principal
+from motcua.readmodel import inbox as read_inbox
 from motcua.workflows.contracts import Decision, ResumeAction
 from motcua.worklists import overdue, stalls, tasks
 from motcua.worklists.errors import KIND_STATUS, WorkRefused
@@ -36,7 +39,7 @@ Code = Annotated[
     str, Path(max_length=120, pattern=r"^[A-Za-z0-9][A-Za-z0-9.\-_]*$", description="Dossier code")
 ]
 Step = Annotated[str, Path(max_length=80, pattern=r"^[A-Za-z0-9_.\-]+$", description="Step id")]
-Limit = Annotated[int, Query(ge=1, le=200, description="At most this many cases per page")]
+Limit = Annotated[int, Query(ge=1, le=200, description="At most this many rows per page")]
 Cursor = Annotated[str | None, Query(max_length=2000, description="`next_cursor` of a page")]
 Activity = Annotated[
     str | None,
@@ -76,7 +79,6 @@ async def _answer(call: Awaitable[T]) -> T:
 @router.get("/inbox", response_model=tasks.InboxPage)
 async def inbox(
     caller: Staff,
-    client: TemporalClient,
     procedure: Annotated[str | None, Query(max_length=80, description="Procedure id")] = None,
     status: Annotated[
         list[tasks.InboxStatus] | None,
@@ -90,20 +92,18 @@ async def inbox(
     cursor: Cursor = None,
 ) -> tasks.InboxPage:
     """Open tasks of the caller's agency for the caller's officer roles (a supervisor sees
-    every role's), newest case first, a page of cases at a time."""
-    roles = None if caller.role == "supervisor" else caller.officer_roles
+    every role's), newest first, from the read model."""
+    now = datetime.now(UTC)
+    f = read_inbox.InboxFilter(
+        agency=_agency(caller),
+        roles=None if caller.role == "supervisor" else list(caller.officer_roles),
+        statuses=list(status or ["waiting_officer"]),
+        procedure=procedure,
+        due_before=due_before,
+        overdue_at=now if overdue else None,
+    )
     return await _answer(
-        tasks.inbox(
-            client,
-            agency=_agency(caller),
-            roles=roles,
-            statuses=status or ["waiting_officer"],
-            procedure=procedure,
-            due_before=due_before,
-            overdue=overdue,
-            limit=limit,
-            cursor=cursor,
-        )
+        db.run_sync(lambda: read_inbox.page(f, now=now, limit=limit, cursor=cursor))
     )
 
 
