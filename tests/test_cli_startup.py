@@ -102,6 +102,7 @@ def _eager() -> click.Group:
         graph,
         paperwork,
         pki,
+        publishing,
         samples,
         schema,
         simulate,
@@ -116,6 +117,8 @@ def _eager() -> click.Group:
     for command in [activities.activities, samples.samples, token.token]:
         group.add_command(command)
     for command in [*cases.COMMANDS, *worklists.COMMANDS, *simulate.COMMANDS, *paperwork.COMMANDS]:
+        group.add_command(command)
+    for command in publishing.COMMANDS:
         group.add_command(command)
     return group
 

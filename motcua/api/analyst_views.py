@@ -140,13 +140,5 @@ class DefinitionOut(BaseModel):
 
 
 def running_out(versions: list[Published], running: Running) -> RunningOut:
-    published = sum(running.by_hash.get(v.hash, 0) for v in versions)
-    unpublished = running.total - running.unanswered - published
+    unpublished = running.unpublished(v.hash for v in versions)
     return RunningOut(total=running.total, unpublished=unpublished, unanswered=running.unanswered)
-
-
-def invalid_detail(file: str, diagnostics: list[Diagnostic]) -> str:
-    """A 422's detail: the diagnostics one per line, under a summary."""
-    n = len(diagnostics)
-    head = f"{file} does not validate ({n} error{'' if n == 1 else 's'}):"
-    return "\n".join([head, *(d.format() for d in diagnostics)])

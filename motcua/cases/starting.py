@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
     from motcua.workflows.contracts import CompiledProcedure, TokenTrust
 
+Compiled = tuple["CompiledProcedure", dict[str, "CompiledProcedure"]]
 RPC_TIMEOUT = timedelta(seconds=15)
 CODE_ATTEMPTS = 50
 
@@ -108,7 +109,7 @@ class Started:
     task_queue: str
 
 
-def compile_file(file: Path) -> tuple[CompiledProcedure, dict[str, CompiledProcedure]]:
+def compile_file(file: Path) -> Compiled:
     """The procedure in `file` and the members it starts, compiled; InvalidDefinition."""
     from motcua.workflows.dsl.compile import load_bundle
     from motcua.workflows.dsl.diagnostics import DefinitionError
@@ -119,8 +120,40 @@ def compile_file(file: Path) -> tuple[CompiledProcedure, dict[str, CompiledProce
         raise InvalidDefinition(file, str(e)) from None
 
 
+def case_definition(file: Path, compile: Callable[[Path], Compiled] = compile_file) -> Compiled:
+    """What a new case of the procedure in `file` runs: its latest published version and
+    the procedures it starts (motcua.publishing.current), where it has one, else `file`
+    compiled by `compile` (offering passes its cached compile). The file is the draft:
+    while it does not compile, a published version still runs, and InvalidDefinition is
+    raised only for a procedure never published."""
+    from motcua import publishing
+
+    try:
+        from_files = compile(file)
+    except InvalidDefinition:
+        procedure_id = _declared_id(file)
+        published = publishing.current_of(procedure_id) if procedure_id else None
+        if published is None:
+            raise
+        return published
+    return publishing.current(from_files)
+
+
+def _declared_id(file: Path) -> str | None:
+    """The `id:` the YAML in `file` declares, if it reads as YAML at all."""
+    from motcua.workflows.dsl.diagnostics import DefinitionError
+    from motcua.workflows.dsl.loader import load_yaml
+
+    try:
+        data, _ = load_yaml(file, filename=str(file))
+    except (DefinitionError, OSError, UnicodeDecodeError):
+        return None
+    found = data.get("id") if isinstance(data, dict) else None
+    return found if isinstance(found, str) else None
+
+
 def prepare(
-    compiled: tuple[CompiledProcedure, dict[str, CompiledProcedure]],
+    compiled: Compiled,
     dossier: dict[str, Any],
     agency: str | None = None,
 ) -> Prepared:

@@ -36,6 +36,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "Print a token for ROLE; give it as `Authorization: Bearer ...` or MOTCUA_TOKEN.",
     ),
     "pki": ("motcua.cli.pki:pki", "Development CA and agency signing certificates (data_dir/pki)."),
+    "publish": (
+        "motcua.cli.publishing:publish",
+        "Publish FILE_OR_ID (a YAML file, or a procedure id: its catalogue file) as a version.",
+    ),
+    "versions": (
+        "motcua.cli.publishing:versions",
+        "List the published versions of procedure ID: publisher, date, hash, running cases.",
+    ),
     "start": (
         "motcua.cli.cases:start",
         "Start a case of PROCEDURE (an id such as vn.birth_registration, or a YAML file) "

@@ -196,7 +196,7 @@ async def _start(
     from motcua.cases import starting
 
     try:
-        prepared = starting.prepare(starting.compile_file(file), dossier, agency)
+        prepared = starting.prepare(starting.case_definition(file), dossier, agency)
     except starting.InvalidDefinition as e:
         fail(f"{file} is not a valid procedure:\n{e.diagnostics}\n(run `motcua validate {file}`)")
     except starting.NoAgency as e:
@@ -258,8 +258,9 @@ def start(
     """Start a case of PROCEDURE (an id such as vn.birth_registration, or a YAML file)
     with the dossier given by --input.
 
-    The procedure and the child procedures it starts are compiled and pinned to the case;
-    the dossier is checked against the procedure's `input` first. Prints the dossier code
+    The procedure and the child procedures it starts are pinned to the case: each one's
+    latest published version (`motcua versions`), else its file compiled; the dossier is
+    checked against the procedure's `input` first. Prints the dossier code
     (the case's workflow id).
     """
     from motcua.cli.procedures import find_procedure

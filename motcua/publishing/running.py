@@ -15,6 +15,7 @@ the case's history when it is not in its cache): seconds, and load on the worker
 from __future__ import annotations
 
 from collections import Counter, OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -37,6 +38,11 @@ class Running:
     by_hash: Counter[str]
     total: int
     unanswered: int
+
+    def unpublished(self, hashes: Iterable[str]) -> int:
+        """Cases that answered on none of `hashes`: running a definition never published
+        (started from its file)."""
+        return self.total - self.unanswered - sum(self.by_hash.get(h, 0) for h in set(hashes))
 
 
 def _remember(code: str, hash_: str) -> None:
@@ -62,3 +68,12 @@ async def count_running(client: Client, procedure_id: str) -> int:
     """How many cases of `procedure_id` run (one visibility count, no queries)."""
     query = visibility_query(CaseFilter(procedure=procedure_id), datetime.now(UTC))
     return (await client.count_workflows(query)).count
+
+
+async def on_versions(client: Client, procedure_id: str, *, published: bool) -> Running:
+    """The running cases of `procedure_id`; a procedure never `published` needs no state
+    queries: all its cases run a file (one count). WorkRefused or RPCError when Temporal
+    cannot answer."""
+    if published:
+        return await running(client, procedure_id)
+    return Running(Counter(), await count_running(client, procedure_id), 0)

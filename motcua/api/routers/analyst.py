@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import difflib
 import logging
-from collections import Counter
 from pathlib import Path as FilePath
 from typing import Annotated, Literal
 
@@ -32,12 +31,12 @@ from motcua.api.analyst_views import (
     VersionOut,
     VersionText,
     definition_text,
-    invalid_detail,
     running_out,
 )
 from motcua.api.deps import require
 from motcua.api.identity import Principal
 from motcua.publishing import checking, store
+from motcua.publishing import publish as publishing
 from motcua.publishing import running as counting
 from motcua.workflows.contracts import CompiledProcedure
 from motcua.workflows.dsl.graph import to_format
@@ -137,22 +136,18 @@ def publish(
     """Publish a version: 201 with its version and hash, recorded with who and when; the
     same content again answers 200 with the version it has. A definition that does not
     validate is 422 (the diagnostics); a `version:` not above the latest published is 409."""
-    checked = _checked(text, file)
-    compiled = _compile(checked)
-    if compiled is None:
-        raise HTTPException(422, invalid_detail(file, checked.diagnostics))
-    pid = compiled.definition.id
-    if checked.catalogue_file is None:
-        raise HTTPException(
-            422, f"no file under procedure_defs/ declares procedure '{pid}': a new procedure "
-            "enters the catalogue as a file, then its versions are published here",
-        )  # fmt: skip
     try:
-        published, created = store.publish(compiled, source=text, by=caller.sub)
-    except store.VersionTaken as e:
+        done = publishing.publish_text(text, file=file, by=caller.sub)
+    except publishing.Refused as e:
+        raise HTTPException(422, str(e)) from None
+    except (store.VersionTaken, store.Corrupt) as e:
         raise HTTPException(409, str(e)) from None
-    if created:
-        log.info("published %s version %d (%s)", pid, published.version, published.hash[:12])
+    published = done.version
+    if done.created:
+        log.info(
+            "published %s version %d (%s)",
+            published.procedure_id, published.version, published.hash[:12],
+        )  # fmt: skip
     else:
         response.status_code = 200
     return VersionOut.of(published)
@@ -169,10 +164,7 @@ async def _running(
     if client is None:
         return None, "Temporal is not reachable: running cases not counted"
     try:
-        if published:
-            return await counting.running(client, procedure_id), None
-        total = await counting.count_running(client, procedure_id)
-        return counting.Running(Counter(), total, 0), None
+        return await counting.on_versions(client, procedure_id, published=published), None
     except (WorkRefused, RPCError) as e:
         log.warning("running cases of %s not counted: %s", procedure_id, type(e).__name__)
         return None, f"running cases not counted: {e}"
