@@ -127,6 +127,7 @@ async def test_the_catalogue_is_public_with_deadline_fee_and_papers(
     }  # fmt: skip
     assert "commune_code" in {f["name"] for f in birth["prefilled"]}
     assert birth["from_login"] == "mother_pid"
+    assert [f["name"] for f in birth["parties"]] == ["mother_pid"]
     bundle = offered["vn.bundle.birth_residence_insurance"]
     assert bundle["kind"] == "bundle"
     assert bundle["members"] == [BIRTH, "vn.permanent_residence", "vn.child_health_insurance"]
@@ -195,7 +196,14 @@ async def test_a_mother_submits_follows_supplements_downloads_and_rates(
     assert refused.status_code == 422 and "commune_code" in refused.json()["detail"]
     someone = {**body, "dossier": {**body["dossier"], "mother_pid": OTHER_CITIZEN}}
     refused = await api.post("/dossiers", json=someone, headers=submit_headers(pid, "k-other"))
-    assert refused.status_code == 422 and refused.json()["detail"].startswith("mother_pid:")
+    assert refused.status_code == 422
+    assert [(p["field"], p["code"]) for p in refused.json()["problems"]] == [
+        ("mother_pid", "not_caller")
+    ]
+    assert refused.json()["detail"].startswith(
+        "hồ sơ chưa hợp lệ: Số định danh cá nhân của người mẹ (người đi khai sinh) (mother_pid): "
+        "là số định danh cá nhân của người nộp hồ sơ"
+    )
     assert OTHER_CITIZEN not in refused.text
 
     first = await api.post("/dossiers", json=body, headers=submit_headers(pid, key))
@@ -264,10 +272,30 @@ async def test_a_mother_submits_follows_supplements_downloads_and_rates(
     assert view["open_tasks"][0]["missing"] == ["birth_certificate_file"]
     assert view["portal_label"] == "Yêu cầu bổ sung"
 
-    wrong = {"documents": {"mother_pid": OTHER_CITIZEN}}
+    wrong = {"documents": {"mother_pid": OTHER_CITIZEN, "no_such": "x"}}
     refused = await api.post(f"/dossiers/{code}/supplement", json=wrong, headers=citizen(pid))
     assert refused.status_code == 422
-    assert refused.json()["detail"].startswith("a supplement may not change mother_pid")
+    assert [(p["field"], p["code"]) for p in refused.json()["problems"]] == [
+        ("no_such", "unknown_field")
+    ]
+    wrong = {"documents": {"mother_pid": OTHER_CITIZEN, "birth_certificate_file": 3}}
+    refused = await api.post(f"/dossiers/{code}/supplement", json=wrong, headers=citizen(pid))
+    assert refused.status_code == 422
+    [problem] = refused.json()["problems"]
+    assert (problem["field"], problem["code"]) == ("mother_pid", "not_asked")
+    assert problem["message"].startswith("cán bộ không yêu cầu bổ sung thông tin này")
+    assert OTHER_CITIZEN not in refused.text
+    wrong = {"documents": {"birth_certificate_file": 3}, "note": "a\u200bb"}
+    refused = await api.post(f"/dossiers/{code}/supplement", json=wrong, headers=citizen(pid))
+    assert [(p["field"], p["code"]) for p in refused.json()["problems"]] == [
+        ("note", "invisible_characters")
+    ]
+    wrong = {"documents": {"birth_certificate_file": 3}}
+    refused = await api.post(f"/dossiers/{code}/supplement", json=wrong, headers=citizen(pid))
+    assert [(p["field"], p["code"]) for p in refused.json()["problems"]] == [
+        ("birth_certificate_file", "not_file")
+    ]
+    assert refused.json()["detail"].startswith("không gửi được hồ sơ bổ sung: ")
     sent = await api.post(f"/dossiers/{code}/supplement", json=supplement, headers=citizen(pid))
     assert sent.status_code == 200 and sent.json()["step_id"] == "review"
     await dossier_when(api, pid, code, "waiting_officer")

@@ -11,7 +11,8 @@ from pydantic import BaseModel, Field
 
 from motcua.cases import offering
 from motcua.cases.labels import STATUS_VI, WITH_REASON, event_label
-from motcua.cases.prefill import Lookup, Prefilled, applicant_field
+from motcua.cases.parties import parties
+from motcua.cases.prefill import Lookup, Prefilled
 from motcua.paperwork.portal import PORTAL_STATUS_VI, portal_status
 from motcua.workflows.contracts import CaseState, OpenTask
 from motcua.workflows.dsl.model import FieldSpec, ProcedureDefinition
@@ -57,7 +58,14 @@ class ProcedureOut(BaseModel):
     documents: list[FieldOut] = Field(description="Papers the citizen may attach (file fields)")
     to_type: list[FieldOut] = Field(description="Fields the citizen types")
     prefilled: list[FieldOut] = Field(description="Fields filled from the registries")
-    from_login: str | None = Field(description="The field filled with the citizen's own id")
+    from_login: str | None = Field(
+        description="The field filled with the citizen's own id (null with several `parties`)"
+    )
+    parties: list[FieldOut] = Field(
+        description="The personal-id fields of the people who may file it. With several "
+        "(a marriage: either spouse), the citizen says which they are with `as` on the form "
+        "and the submission; that field is filled with their id, the others are typed"
+    )
 
 
 def _field(name: str, spec: FieldSpec) -> FieldOut:
@@ -69,7 +77,7 @@ def _is_file(spec: FieldSpec) -> bool:
 
 
 def procedure_out(defn: ProcedureDefinition) -> ProcedureOut:
-    applicant = applicant_field(defn)
+    among = parties(defn)
     fields = defn.input.items()
     members = offering.members(defn)
     return ProcedureOut(
@@ -83,10 +91,11 @@ def procedure_out(defn: ProcedureDefinition) -> ProcedureOut:
         documents=[_field(n, s) for n, s in fields if _is_file(s)],
         to_type=[
             _field(n, s) for n, s in fields
-            if not _is_file(s) and s.prefill is None and n != applicant
+            if not _is_file(s) and s.prefill is None and n not in among
         ],
         prefilled=[_field(n, s) for n, s in fields if s.prefill is not None],
-        from_login=applicant,
+        from_login=among[0] if len(among) == 1 else None,
+        parties=[_field(n, s) for n, s in fields if n in among],
     )  # fmt: skip
 
 
@@ -118,20 +127,24 @@ class LookupOut(BaseModel):
 class FormOut(BaseModel):
     procedure_id: str
     title: str
+    party: str | None = Field(
+        description="The field filled with the citizen's id: the party they are (null while "
+        "a procedure of several parties does not know which)"
+    )
+    parties: list[str] = Field(description="The fields the citizen may be (choose with `as`)")
     fields: list[FormField]
     to_type: list[str] = Field(description="The fields left empty, for the citizen to type")
     lookups: list[LookupOut]
 
 
 def form_out(
-    defn: ProcedureDefinition, typed: dict[str, Any], found: Prefilled, sub: str
+    defn: ProcedureDefinition, typed: dict[str, Any], found: Prefilled, party: str | None, sub: str
 ) -> FormOut:
-    applicant = applicant_field(defn)
     fields: list[FormField] = []
     for name, spec in defn.input.items():
         value: Any = None
         source: Source | None = None
-        if name == applicant:
+        if name == party:
             value, source = sub, "login"
         elif name in found.values:
             value, source = found.values[name], "registry"
@@ -154,6 +167,8 @@ def form_out(
     return FormOut(
         procedure_id=defn.id,
         title=defn.title,
+        party=party,
+        parties=parties(defn),
         fields=fields,
         to_type=[f.name for f in fields if f.value is None],
         lookups=[_lookup(x) for x in found.lookups],
@@ -173,6 +188,12 @@ class SubmitIn(BaseModel):
         default_factory=dict,
         description="The fields the citizen typed; the pre-filled ones may be left out",
     )
+    party: str | None = Field(
+        None, alias="as", max_length=100, examples=["wife_pid"],
+        description="Which of the procedure's `parties` the citizen is (a marriage: "
+        "husband_pid or wife_pid). Needed only where several may file and the citizen's own "
+        "id is not typed in one of their fields",
+    )  # fmt: skip
 
 
 class Submitted(BaseModel):
@@ -208,6 +229,11 @@ class EventView(BaseModel):
     step_id: str | None
     step_title: str | None
     reason: str | None = None
+    dossier_code: str = Field(description="The case it happened in (a bundle's member: CODE.step)")
+    member: str | None = Field(
+        None, description="For a bundle's member: the bundle's step that runs it"
+    )
+    member_title: str | None = Field(None, description="That member procedure's title")
 
 
 class MemberView(BaseModel):
@@ -264,19 +290,15 @@ def _task(code: str, t: OpenTask, titles: dict[str, str]) -> TaskView:
     )  # fmt: skip
 
 
-def dossier_view(state: CaseState, members: dict[str, CaseState]) -> DossierView:
-    """The case as its citizen follows it; `members`: open member cases by step id."""
+def _timeline(state: CaseState, member: str | None = None) -> list[EventView]:
+    """The events of `state` a citizen reads; `member`: the bundle's step running it."""
     titles = step_titles(state.procedure_id)
-    code = state.dossier_code
-    tasks = [_task(code, t, titles) for t in state.open_tasks]
-    for step_id, member in members.items():
-        tasks += [_task(f"{code}.{step_id}", t, titles) for t in member.open_tasks]
+    member_title = procedure_title(state.procedure_id) if member else None
     timeline = []
     for e in state.events:
         label = event_label(e.kind, e.detail)
         if label is None:
             continue
-        reason = e.detail or None if e.kind in WITH_REASON else None
         timeline.append(
             EventView(
                 at=e.at,
@@ -284,9 +306,27 @@ def dossier_view(state: CaseState, members: dict[str, CaseState]) -> DossierView
                 label=label,
                 step_id=e.step_id,
                 step_title=titles.get(e.step_id or ""),
-                reason=reason,
+                reason=e.detail or None if e.kind in WITH_REASON else None,
+                dossier_code=state.dossier_code,
+                member=member,
+                member_title=member_title,
             )  # fmt: skip
         )
+    return timeline
+
+
+def dossier_view(state: CaseState, members: dict[str, CaseState]) -> DossierView:
+    """The case as its citizen follows it. `members`: a bundle's member cases by the step
+    that runs them; their open tasks and their timelines (each agency's decisions) are
+    merged into the bundle's, in time order, each event naming its member."""
+    titles = step_titles(state.procedure_id)
+    code = state.dossier_code
+    tasks = [_task(code, t, titles) for t in state.open_tasks]
+    timeline = _timeline(state)
+    for step_id, member in members.items():
+        tasks += [_task(member.dossier_code, t, titles) for t in member.open_tasks]
+        timeline += _timeline(member, step_id)
+    timeline.sort(key=lambda e: e.at)  # stable: the bundle's own first at the same moment
     portal = portal_status(state)
     return DossierView(
         dossier_code=code,

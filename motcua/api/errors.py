@@ -2,8 +2,10 @@
 says about them (tests/test_api_openapi.py holds every answer to the document).
 
 - A refusal is `{"detail": "<reason>"}` (`Refusal`, what HTTPException sends) with 401, 403,
-  404, 409, 422 or 503. A request FastAPI cannot read (a missing field, a wrong type) is
-  422 with the list of problems (`Invalid`, FastAPI's own shape).
+  404, 409, 422 or 503. A dossier refused on its fields adds `problems`, one per field with
+  a stable code and a Vietnamese message (`Refused`, motcua.cases.problems). A request
+  FastAPI cannot read (a missing field, a wrong type) is 422 with the list of problems
+  (`Invalid`, FastAPI's own shape).
 - `install(app)` registers the handler for unreadable requests, which never fails itself:
   FastAPI's echoes the input, and a body that is not UTF-8 made it answer 500
   (fastapi/fastapi#13111). And it makes the document say what the app does: a 422 is
@@ -17,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.dependencies.models import Dependant
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
@@ -26,6 +28,7 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from pydantic import BaseModel, Field
 
 from motcua.api.deps import temporal_client
+from motcua.cases.problems import Problem
 
 REFUSAL = "Refusal"
 INVALID = "HTTPValidationError"  # FastAPI's name for its 422 body
@@ -36,6 +39,23 @@ class Refusal(BaseModel):
     """Why the request is refused, in words for people."""
 
     detail: str = Field(description="The reason (Vietnamese where citizens and officers read it)")
+    problems: list[Problem] | None = Field(
+        None, description="For a dossier refused on its fields: what is wrong with each"
+    )
+
+
+class Refused(HTTPException):
+    """A refusal naming what is wrong with each field (`problems`)."""
+
+    def __init__(self, status_code: int, detail: str, problems: list[Problem]) -> None:
+        super().__init__(status_code, detail)
+        self.problems = problems
+
+
+async def refused(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, Refused)
+    body = Refusal(detail=exc.detail, problems=exc.problems).model_dump(mode="json")
+    return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
 
 
 def _printable(value: Any) -> Any:
@@ -87,7 +107,10 @@ def _refusal(description: str) -> dict[str, Any]:
 def declare_refusals(doc: dict[str, Any], app: FastAPI) -> dict[str, Any]:
     """Write into `doc` (the app's OpenAPI document) the refusals the app answers."""
     schemas = doc.setdefault("components", {}).setdefault("schemas", {})
-    schemas[REFUSAL] = Refusal.model_json_schema()
+    refusal = Refusal.model_json_schema(ref_template="#/components/schemas/{model}")
+    for name, schema in refusal.pop("$defs", {}).items():
+        schemas.setdefault(name, schema)
+    schemas[REFUSAL] = refusal
     temporal = _needs_temporal(app)
     for path, item in doc.get("paths", {}).items():
         for method, op in item.items():
@@ -109,8 +132,10 @@ def declare_refusals(doc: dict[str, Any], app: FastAPI) -> dict[str, Any]:
 
 
 def install(app: FastAPI) -> None:
-    """The handler for unreadable requests, and the refusals written into the document."""
+    """The handlers for unreadable requests and for refusals with problems, and the
+    refusals written into the document."""
     app.add_exception_handler(RequestValidationError, invalid_request)
+    app.add_exception_handler(Refused, refused)
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:

@@ -82,8 +82,11 @@ def _mac(*parts: Any) -> str:
     return hmac.new(ring.keys[ring.active_id], text.encode(), hashlib.sha256).hexdigest()
 
 
-def request_mac(procedure_id: str, dossier: dict[str, Any]) -> str:
-    return _mac("request", procedure_id, dossier)
+def request_mac(procedure_id: str, dossier: dict[str, Any], party: str | None = None) -> str:
+    """The request's HMAC; `party`: the party the citizen said they are (`as`), if any."""
+    if party is None:
+        return _mac("request", procedure_id, dossier)
+    return _mac("request", procedure_id, dossier, party)
 
 
 def submission_mark(owner: str, key: str) -> str:

@@ -8,9 +8,7 @@ whose arguments are not typed yet (e.g. the birth certificate number) waits for 
 that finds nothing leaves its fields to type. Then each input field's `prefill:`
 expression gives its value where it can.
 
-Which field is the logged-in citizen's own personal id (`applicant_field`) is read from the
-definition: the field the one-stop applicant's `pid` names, directly or through a
-population look-up, else a pid field called `applicant_pid`.
+Which field is the logged-in citizen's own personal id is motcua.cases.parties' business.
 
 Where a dossier is received (`receiving_agency`) is derived from registry data as the CLI
 derives it (`dossier_codes.agency_for`): from the dossier's own commune or province code,
@@ -72,35 +70,6 @@ def _readers() -> dict[str, _Reader]:
         and spec.input_model is not None
         and name.split(".", 1)[-1].startswith("get_")
     }
-
-
-def applicant_field(defn: ProcedureDefinition) -> str | None:
-    """The input field that holds the applicant's own personal id, if the definition says."""
-
-    def pid_field(name: str) -> str | None:
-        spec = defn.input.get(name)
-        return name if spec is not None and spec.type == "pid" else None
-
-    def input_read(expression: Any) -> str | None:
-        if not isinstance(expression, str):
-            return None
-        for name, attrs in attribute_reads(expression):
-            if name == "input" and len(attrs) == 1:
-                return pid_field(attrs[0])
-        return None
-
-    if defn.one_stop is not None:
-        expression = defn.one_stop.applicant.pid
-        found = input_read(expression)
-        if found:
-            return found
-        lookups = {s.id: s for s in defn.prefill if s.call == "population.get_citizen"}
-        for name, attrs in attribute_reads(expression):
-            if name in lookups and attrs == ("pid",):
-                found = input_read(lookups[name].with_.get("pid"))
-                if found:
-                    return found
-    return pid_field("applicant_pid")
 
 
 def _scope(defn: ProcedureDefinition, typed: dict[str, Any]) -> dict[str, Any]:

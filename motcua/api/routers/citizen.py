@@ -6,12 +6,17 @@ everything else is for citizens (`require("citizen")`), whose token's `sub` is t
 personal id. A citizen sees only the dossiers they submitted here: another's dossier
 answers 404, exactly like one that does not exist, so codes cannot be probed.
 
-Submitting: the logged-in citizen is the applicant (the field the definition names for
-the applicant's id is theirs), the registries fill what they know (motcua.cases.prefill;
-a pre-filled value sent different is refused), the receiving agency is derived from that
-data, and the case starts through motcua.cases.starting, pinning the token trust
-(ADR 0013). The `Idempotency-Key` header is required: the same citizen and key give the
-same dossier, 201 the first time and 200 after (motcua.api.submissions).
+Submitting: the logged-in citizen is the applicant: the field the definition names for
+the applicant's id is theirs, or, where several parties may file (a marriage), the field
+of the party they say they are with `as` (motcua.cases.parties). The registries fill what
+they know (motcua.cases.prefill; a pre-filled value sent different is refused), the
+receiving agency is derived from that data, and the case starts through
+motcua.cases.starting, pinning the token trust (ADR 0013). The `Idempotency-Key` header is
+required: the same citizen and key give the same dossier, 201 the first time and 200 after
+(motcua.api.submissions).
+
+Refusals of what the citizen sent are in Vietnamese, with `problems`: one per field, a
+stable code and what to do (motcua.api.citizen_refusals).
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from motcua import db
 from motcua.activities.documents import IssuedDocumentRow
 from motcua.activities.store import StoreError, get_store
+from motcua.api import citizen_refusals as refusals
 from motcua.api import submissions
 from motcua.api.citizen_views import (
     DocumentOut,
@@ -59,13 +65,20 @@ from motcua.api.deps import TemporalClient, require
 from motcua.api.identity import Principal, case_trust
 from motcua.cases import offering, starting
 from motcua.cases.labels import STATUS_VI
-from motcua.cases.prefill import applicant_field, prefill, receiving_agency
+from motcua.cases.prefill import prefill, receiving_agency
 from motcua.workflows.contracts import CASE_STATUS, CaseState, SupplementInput
-from motcua.workflows.dsl import dossier as dossier_check
 from motcua.workflows.dsl.model import ProcedureDefinition
 from motcua.workflows.procedure import OPEN_STATUSES, ProcedureWorkflow
 
 T = TypeVar("T")
+Party = Annotated[
+    str | None,
+    Query(
+        alias="as", max_length=100,
+        description="Which of the procedure's `parties` the citizen is (a marriage: "
+        "husband_pid or wife_pid); that field is filled with their id",
+    ),
+]  # fmt: skip
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["citizen"])
 
@@ -142,70 +155,48 @@ def procedures() -> list[ProcedureOut]:
 
 
 @router.get("/procedures/{procedure_id}/form", response_model=FormOut)
-async def form(procedure_id: str, request: Request, caller: Citizen) -> FormOut:
+async def form(
+    procedure_id: str, request: Request, caller: Citizen, party: Party = None
+) -> FormOut:
     """The form pre-filled for the logged-in citizen: what the registries know is filled in,
     only the fields left to type are empty. Fields typed so far may be passed as query
-    parameters (`?birth_certificate_no=...`) so the look-ups that need them run too."""
+    parameters (`?birth_certificate_no=...`) so the look-ups that need them run too.
+
+    The citizen's own personal id fills the field of the party they are (`party`). Where
+    several people may file the procedure (`parties`: a marriage, by the man or the woman)
+    the citizen says which they are with `?as=wife_pid`; without it the party fields stay
+    to type, unless the citizen's own id is typed in one of them. Refused (422, in
+    Vietnamese, with `problems`): `as` naming a field that is not a party, the citizen's id
+    typed in another party's field, or another id typed in their own."""
     compiled = await _compiled(procedure_id)
     defn: ProcedureDefinition = compiled[0].definition
-    applicant = applicant_field(defn)
-    typed: dict[str, Any] = {
-        k: v for k, v in request.query_params.items() if k in defn.input and k != applicant
-    }
-    if applicant:
-        typed[applicant] = caller.sub
-    return form_out(defn, typed, await prefill(defn, typed), caller.sub)
+    typed: dict[str, Any] = {k: v for k, v in request.query_params.items() if k in defn.input}
+    own = refusals.placed(defn, typed, caller.sub, party, must_know=False)
+    if own:
+        typed[own] = caller.sub
+    return form_out(defn, typed, await prefill(defn, typed), own, caller.sub)
 
 
 # ---------------------------------------------------------------- submitting
 
 
 async def _complete(
-    defn: ProcedureDefinition, sent: dict[str, Any], sub: str
+    defn: ProcedureDefinition, sent: dict[str, Any], sub: str, chosen: str | None
 ) -> tuple[dict[str, Any], str | None]:
-    """The dossier to start (the citizen as applicant, the registries' values filled in)
-    and its receiving agency, derived from registry data."""
+    """The dossier to start (the citizen in their party's field, the registries' values
+    filled in) and its receiving agency, derived from registry data."""
     dossier = dict(sent)
-    applicant = applicant_field(defn)
-    if applicant:
-        if dossier.get(applicant) not in (None, sub):
-            raise HTTPException(
-                422,
-                f"{applicant}: là số định danh cá nhân của người nộp hồ sơ, tức người đang "
-                "đăng nhập; bỏ trống trường này",
-            )
-        dossier[applicant] = sub
+    own = refusals.placed(defn, dossier, sub, chosen, must_know=True)
+    if own:
+        dossier[own] = sub
     found = await prefill(defn, dossier)
     if any(x.status == "unavailable" for x in found.lookups):
         raise HTTPException(503, UNAVAILABLE, {"Retry-After": "30"})
     changed = [n for n, v in found.values.items() if sent.get(n) not in (None, v)]
     if changed:
-        raise HTTPException(
-            422,
-            "các trường đã được điền sẵn từ cơ sở dữ liệu, không sửa được: " + ", ".join(changed),
-        )
+        raise refusals.prefilled_changed(defn, changed)
     dossier |= found.values
     return dossier, receiving_agency(defn, dossier, found)
-
-
-def _refusal(e: starting.StartRefused, caller: Principal) -> HTTPException:
-    if isinstance(e, starting.InvalidDossier):
-        return HTTPException(422, "hồ sơ chưa hợp lệ: " + "; ".join(e.problems))
-    if isinstance(e, starting.NoAgency | starting.BadAgency):
-        return HTTPException(
-            422,
-            "không xác định được cơ quan tiếp nhận từ dữ liệu dân cư của hồ sơ "
-            "(nơi cư trú không có trong cơ sở dữ liệu)",
-        )
-    if isinstance(e, starting.SubjectOpen):
-        code = e.dossier_code
-        mine = code is not None and submissions.owned(caller.sub, code) is not None
-        where = f"hồ sơ {code}" if mine else "một hồ sơ khác"
-        return HTTPException(
-            409, f"việc này đã có {where} đang được giải quyết; không nộp lại hồ sơ trùng"
-        )
-    log.warning("a case could not start: %s", type(e).__name__)
-    return HTTPException(409, "hệ thống chưa nhận được hồ sơ cho thủ tục này; vui lòng thử lại sau")
 
 
 @router.post(
@@ -222,13 +213,22 @@ async def submit(
     idempotency_key: IdempotencyKey,
 ) -> Submitted:
     """Submit a dossier (online). A repeat with the same Idempotency-Key returns the same
-    dossier code; a different dossier under a used key is refused (422)."""
+    dossier code; a different dossier under a used key is refused (422).
+
+    The citizen's own personal id goes in the applicant's field, which they leave empty.
+    Where several people may file the procedure (the catalogue's `parties`: a marriage, by
+    the man or the woman), the citizen says which they are with `"as": "wife_pid"`, or
+    types their own id in that party's field; the other parties' ids are typed. Refused
+    (422, in Vietnamese): `as` that is not one of the parties, the citizen's id in another
+    party's field, someone else's id in their own, or several parties and nothing saying
+    which. A dossier the checks refuse answers 422 with `problems`: for each field a stable
+    `code` and a Vietnamese `message` (what is wrong, what to do)."""
     compiled = await _compiled(body.procedure_id)
     defn: ProcedureDefinition = compiled[0].definition
     mark = submissions.submission_mark(caller.sub, idempotency_key)
 
     async def start(on_code: Callable[[str], Awaitable[None]]) -> str:
-        dossier, agency = await _complete(defn, body.dossier, caller.sub)
+        dossier, agency = await _complete(defn, body.dossier, caller.sub, body.party)
         prepared = starting.prepare(compiled, dossier, agency)
         trust = await asyncio.to_thread(case_trust)
         started = await starting.start(
@@ -243,11 +243,11 @@ async def submit(
     try:
         outcome = await submissions.submit_once(
             owner=caller.sub, key=idempotency_key, procedure_id=defn.id,
-            mac=submissions.request_mac(defn.id, body.dossier),
+            mac=submissions.request_mac(defn.id, body.dossier, party=body.party),
             start=start, started_here=started_here,
         )  # fmt: skip
     except starting.StartRefused as e:
-        raise _refusal(e, caller) from None
+        raise refusals.start_refused(e, caller.sub, defn) from None
     except RPCError as e:
         log.warning("Temporal refused a start: %s", e.status.name)
         raise HTTPException(503, BUSY) from None
@@ -300,11 +300,14 @@ async def my_dossiers(
     ]
 
 
-async def _states(client: Client, code: str) -> tuple[CaseState, dict[str, CaseState]]:
-    """The case's state and its open members' (a bundle's open tasks are in its members)."""
+async def _states(
+    client: Client, code: str, *, closed: bool = True
+) -> tuple[CaseState, dict[str, CaseState]]:
+    """The case's state and its members' (a bundle's tasks, decisions and events are in
+    its members); with `closed` False, only the members still open."""
     handle = client.get_workflow_handle(code)
     state = await _temporal(code, handle.query(ProcedureWorkflow.state, rpc_timeout=RPC_TIMEOUT))
-    open_members = [s for s, v in state.children.items() if v in OPEN_STATUSES]
+    open_members = [s for s, v in state.children.items() if closed or v in OPEN_STATUSES]
 
     async def member(step_id: str) -> CaseState | None:
         try:
@@ -320,7 +323,9 @@ async def _states(client: Client, code: str) -> tuple[CaseState, dict[str, CaseS
 
 @router.get("/dossiers/{code}", response_model=DossierView)
 async def dossier(code: Code, caller: Citizen, client: TemporalClient) -> DossierView:
-    """Status, open tasks (what is awaited, from whom, by when) and the timeline."""
+    """Status, open tasks (what is awaited, from whom, by when) and the timeline. A
+    bundle's timeline holds its members' events too (each agency's decision), in time
+    order, each naming its member (`member`, `member_title`, `dossier_code`)."""
     _own(caller, code)
     state, members = await _states(client, code)
     return dossier_view(state, members)
@@ -332,10 +337,8 @@ async def supplement(
 ) -> SupplementOut:
     """Answer a supplement request: the fields sent go to the task that asked; it reopens."""
     _own(caller, code)
-    problem = dossier_check.text_problem(body.note, multiline=True)
-    if problem:
-        raise HTTPException(422, f"note: {problem}")
-    state, members = await _states(client, code)
+    refusals.clean_text("note", "Ghi chú", body.note)
+    state, members = await _states(client, code, closed=False)
     cases = {code: state} | {f"{code}.{s}": m for s, m in members.items()}
     asking = [
         (case, t.step_id)
@@ -363,7 +366,7 @@ async def supplement(
     except WorkflowUpdateFailedError as e:
         cause = e.cause
         message = cause.message if isinstance(cause, ApplicationError) else str(cause or e)
-        raise HTTPException(409 if "is not waiting for" in message else 422, message) from None
+        raise refusals.supplement_refused(message, cases[case]) from None
     return SupplementOut(
         dossier_code=case, step_id=step_id, message="Đã nhận hồ sơ bổ sung; cán bộ tiếp tục xử lý"
     )
@@ -447,9 +450,7 @@ async def download(
 async def rate(code: Code, body: RatingIn, caller: Citizen, client: TemporalClient) -> RatingOut:
     """Rate the service once the dossier is finished: 1-5 stars and a comment, once."""
     row = _own(caller, code)
-    problem = dossier_check.text_problem(body.comment, multiline=True)
-    if problem:
-        raise HTTPException(422, f"comment: {problem}")
+    refusals.clean_text("comment", "Ý kiến", body.comment)
     described = await _temporal(
         code, client.get_workflow_handle(code).describe(rpc_timeout=RPC_TIMEOUT)
     )
