@@ -68,6 +68,7 @@ bench: venv sysdeps
 	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq wrk >/dev/null 2>&1 \
 	  || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; } || true; }
 	$(BIN)/python bench/engine_vs_twin.py $(BENCH_ARGS)
+	$(BIN)/python bench/api_submit.py
 	$(BIN)/python bench/sandbox_lookup.py
 	$(BIN)/python bench/sign_certificate.py --runs 10
 
