@@ -23,20 +23,6 @@ from motcua.activities import documents, notifications, pdf, register
 from motcua.activities.store import LocalResultStore, StoreError, get_store
 from tests.helpers import BORN, DUE, ISSUED
 
-PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-
-
-def _postgres_reason() -> str | None:
-    try:
-        import psycopg
-    except ImportError:
-        return "psycopg is not installed"
-    try:
-        with psycopg.connect("postgresql://postgres@127.0.0.1:5432/test", connect_timeout=2):
-            return None
-    except Exception as err:  # noqa: BLE001 - any failure means "not here"
-        return f"PostgreSQL not reachable at 127.0.0.1:5432/test ({type(err).__name__})"
-
 
 @pytest.fixture(autouse=True)
 def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
@@ -48,14 +34,10 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     db.dispose_engines()
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    if request.param == "postgres":
-        reason = _postgres_reason()
-        if reason:
-            pytest.skip(reason)
-        monkeypatch.setenv("DATABASE_URL", PG_URL)
-    return str(request.param)
+@pytest.fixture
+def backend(database: str) -> str:
+    """Each test on SQLite and on a throwaway PostgreSQL database (tests/databases.py)."""
+    return "sqlite" if database.startswith("sqlite") else "postgres"
 
 
 def _key(step: str = "register") -> tuple[str, str]:

@@ -22,7 +22,7 @@ from motcua.api.app import create_app
 from motcua.api.identity import case_trust, issue_token
 from motcua.cli import main
 from motcua.workflows.contracts import CaseResult, CaseStatus
-from motcua.worklists.overdue import overdue_in
+from motcua.worklists.overdue import overdue
 from tests.helpers import TEST_HEADER, compiled, eventually, new_worker, start_case, state_when
 from tests.sandbox_server import sandbox_fixture
 
@@ -237,19 +237,44 @@ async def test_the_inbox_filters_and_pages(
             assert bad.status_code == 422, bad.text
             assert bad.json()["detail"] == "cursor is not one this listing handed out"
 
-        # Supervisors: nothing overdue today; a month from now the same tasks are, by role.
+        # Supervisors: nothing overdue today; they assign one task to another officer.
         boss = bearer("ld.01", "supervisor", agency=ours)
         report = (await api.get("/supervision/overdue", headers=boss)).json()
         assert report["groups"] == [] and report["agency"] == ours
-        assert "not to a person" in report["assignment"]
-        states = [await state_when(client.get_workflow_handle(c), lambda s: True) for c in codes]
-        later = overdue_in(states, agency=ours, now=datetime.now(UTC) + timedelta(days=40))
-        for code in codes:
+        given = sorted(codes)[0]
+        path = f"/cases/{given}/tasks/review/assign"
+        body = {"officer": "cb.hotich.02", "reason": "cân bằng công việc"}
+        assert (await api.post(path, headers=me, json=body)).status_code == 403  # not a boss
+        them = bearer("ld.02", "supervisor", agency=agency())
+        assert (await api.post(path, headers=them, json=body)).status_code == 403
+        assigned = await api.post(path, headers=boss, json=body)
+        assert assigned.status_code == 200, assigned.text
+        assert assigned.json()["assignee"] == "cb.hotich.02"
+        # In every inbox at once (the case wrote it before the Update returned).
+        mine = (await api.get("/inbox", headers=me)).json()["tasks"]
+        assert {t["dossier_code"]: t["decide_as"] for t in mine}[given] is None
+        other = officer(ours, sub="cb.hotich.02")
+        assert await inbox_codes(api, other, mine="true") == {given}
+        assert await inbox_codes(api, me, mine="true") == set()
+        refused = await api.post(
+            f"/cases/{given}/tasks/review/decide", headers=me, json={"action": "approve"}
+        )
+        assert refused.status_code == 403, refused.text
+        assert refused.json()["detail"] == "task 'review' is assigned to cb.hotich.02"
+        # A month from now the tasks are overdue: per officer, the rest per role.
+        later = await asyncio.to_thread(
+            overdue, agency=ours, now=datetime.now(UTC) + timedelta(days=40)
+        )
+        decided = await api.post(
+            f"/cases/{given}/tasks/review/decide", headers=other, json={"action": "approve"}
+        )
+        assert decided.status_code == 200, decided.text
+        for code in codes - {given}:
             await client.get_workflow_handle(code).terminate("test finished")
-    [group] = later.groups
-    assert (group.role, group.count) == ("civil_status_officer", 3)
-    assert all(t.task_overdue and t.case_overdue and t.last_actor is None for t in group.tasks)
-    assert later.by_last_actor == {"-": 3}
+    by_officer = {(g.officer, g.role): g.count for g in later.groups}
+    assert by_officer == {("cb.hotich.02", None): 1, (None, "civil_status_officer"): 2}
+    assert all(t.task_overdue and t.case_overdue for g in later.groups for t in g.tasks)
+    assert later.by_officer == {"-": 2, "cb.hotich.02": 1}
 
 
 # ---------------------------------------------------------------- stalled cases

@@ -99,7 +99,7 @@ def _rows(code: str) -> dict[str, list[dict[str, Any]]]:
                     }
                     for r in found
                 ),
-                key=repr,
+                key=lambda row: (row.get("n", 0), row.get("step_id", "")),
             )
     return out
 

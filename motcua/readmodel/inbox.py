@@ -13,7 +13,6 @@ import base64
 import binascii
 import hashlib
 import json
-from collections.abc import Sequence
 from datetime import datetime
 
 from pydantic import BaseModel
@@ -34,6 +33,8 @@ class InboxFilter(BaseModel):
     procedure: str | None = None
     due_before: datetime | None = None
     overdue_at: datetime | None = None  # the case's deadline passed before this moment
+    assignee: str | None = None  # only the tasks assigned to this officer
+    caller: str | None = None  # who asks: a task assigned to another is not theirs to decide
 
 
 def _seal(f: InboxFilter, after: list[object]) -> str:
@@ -79,6 +80,8 @@ def page(f: InboxFilter, *, now: datetime, limit: int = 50, cursor: str | None =
         )
     if f.procedure:
         query = query.where(col(TaskView.procedure_id) == f.procedure)
+    if f.assignee:
+        query = query.where(col(TaskView.assignee) == f.assignee)
     if f.due_before:
         query = query.where(col(TaskView.case_due_at) < f.due_before)
     if f.overdue_at:
@@ -89,14 +92,17 @@ def page(f: InboxFilter, *, now: datetime, limit: int = 50, cursor: str | None =
     query = query.order_by(*(k.desc() for k in key)).limit(limit + 1)
     with db.session() as s:
         found = list(s.exec(query))
-    tasks = [_task(t, CaseStatus(status), f.roles, now) for t, status in found[:limit]]
+    tasks = [_task(t, CaseStatus(status), f, now) for t, status in found[:limit]]
     more = len(found) > limit
     return InboxPage(tasks=tasks, next_cursor=_cursor(f, found[limit - 1][0]) if more else None)
 
 
-def _task(t: TaskView, status: CaseStatus, roles: Sequence[str] | None, now: datetime) -> InboxTask:
+def _task(t: TaskView, status: CaseStatus, f: InboxFilter, now: datetime) -> InboxTask:
+    roles = f.roles
     role: str | None = None  # a supervisor (roles None) sees every task, deciding none
-    if roles is not None and t.role in roles:
+    if t.assignee and t.assignee != f.caller:
+        role = None  # assigned to another officer
+    elif roles is not None and t.role in roles:
         role = t.role
     elif roles is not None and t.escalated and t.escalate_to in roles:
         role = t.escalate_to
@@ -116,5 +122,6 @@ def _task(t: TaskView, status: CaseStatus, roles: Sequence[str] | None, now: dat
         escalate_to=t.escalate_to,
         case_due_at=case_due,
         overdue=case_due is not None and case_due < now,
+        assignee=t.assignee,
         decide_as=role if t.waiting_for == "officer" else None,
     )

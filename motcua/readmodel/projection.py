@@ -16,6 +16,7 @@ from temporalio import activity
 from motcua import db
 from motcua.readmodel.tables import PROJECTED, DecisionView, DossierView, StallView, TaskView
 from motcua.workflows.contracts import CaseState, CaseStatus, Projection
+from motcua.worklists.listing import received_by
 
 OPEN = frozenset(
     {CaseStatus.running, CaseStatus.waiting_officer, CaseStatus.waiting_citizen, CaseStatus.stalled}
@@ -43,6 +44,7 @@ def rows(state: CaseState, revision: int) -> list[object]:
             channel=state.channel,
             status=state.status.value,
             agency=agency,
+            received_by=received_by(state.dossier_code),
             started_at=state.started_at,
             due_at=state.due_at,
             closed_at=_closed_at(state),
@@ -71,6 +73,7 @@ def rows(state: CaseState, revision: int) -> list[object]:
                 closed_at=record.closed_at,
                 action=record.action,
                 actor=record.actor,
+                assignee=record.assignee,
             )
         )
     for n, d in enumerate(state.decisions):

@@ -27,6 +27,7 @@ class DossierView(SQLModel, table=True):
     channel: str = Field(max_length=100)
     status: str = Field(index=True, max_length=32)
     agency: str | None = Field(default=None, index=True, max_length=200)
+    received_by: str | None = Field(default=None, index=True, max_length=200)
     started_at: datetime = Field(sa_column=_moment(False))
     due_at: datetime | None = Field(default=None, sa_column=_moment())
     closed_at: datetime | None = Field(default=None, sa_column=_moment())
@@ -60,6 +61,7 @@ class TaskView(SQLModel, table=True):
     closed_at: datetime | None = Field(default=None, sa_column=_moment())
     action: str | None = Field(default=None, max_length=100)
     actor: str | None = Field(default=None, max_length=200)
+    assignee: str | None = Field(default=None, index=True, max_length=200)
 
 
 class DecisionView(SQLModel, table=True):

@@ -21,6 +21,7 @@ from motcua.workflows.contracts import (
     DOSSIER_CODE,
     DUE_AT,
     PROCEDURE_ID,
+    AssignInput,
     CaseResult,
     CaseStart,
     CaseState,
@@ -237,6 +238,8 @@ class CaseBook:
             raise refuse(f"role '{d.role}' may not decide '{d.step_id}'; it needs {task.role}")
         if d.agency != task.agency:
             raise refuse(f"agency '{d.agency}' is not competent; the task is for {task.agency}")
+        if task.assignee and d.actor != task.assignee:
+            raise refuse(f"task '{d.step_id}' is assigned to {task.assignee}")
         if d.action == "request_supplement" and not d.missing:
             raise refuse("request_supplement must list what is missing")
 
@@ -245,6 +248,26 @@ class CaseBook:
         self.pending_decisions[d.step_id] = decision
         self.decisions.append(decision)
         return decision
+
+    def check_assignment(self, a: AssignInput) -> OpenTask:
+        check_actor(a.actor)
+        check_actor(a.officer)
+        task = self.open_tasks.get(a.step_id)
+        if task is None:
+            open_ids = ", ".join(self.open_tasks) or "none"
+            raise refuse(f"no open task '{a.step_id}' (open tasks: {open_ids})")
+        if task.waiting_for != "officer" or a.step_id in self.pending_decisions:
+            raise refuse(f"task '{a.step_id}' is not waiting for a decision")
+        return task
+
+    def assign(self, a: AssignInput) -> OpenTask:
+        task = self.open_tasks[a.step_id]
+        task.assignee = a.officer
+        record = self._record(a.step_id)
+        if record is not None:
+            record.assignee = a.officer
+        self.log(a.step_id, "assigned", f"{a.officer} by {a.actor}: {a.reason}".rstrip(": "))
+        return task
 
     # ---------------------------------------------------------------- supplements
 
@@ -372,7 +395,9 @@ class CaseBook:
         """What the read model shows of the case: its status, tasks, decisions, resumes,
         stalls, members and deadline; not its timeline (a registry call changes nothing
         there, so it costs no projection)."""
-        tasks = tuple((t.step_id, t.waiting_for, t.escalated) for t in self.open_tasks.values())
+        tasks = tuple(
+            (t.step_id, t.waiting_for, t.escalated, t.assignee) for t in self.open_tasks.values()
+        )
         counts = (len(self.task_records), len(self.decisions), len(self.resumes))
         members = tuple(sorted(self.children.items()))
         return (self.status, tasks, counts, tuple(sorted(self.stalls)), members, self.due_at)

@@ -199,6 +199,18 @@ class Decision(BaseModel):
 ResumeAction = Literal["retry", "provide", "skip", "abort"]
 
 
+class AssignInput(BaseModel):
+    """Update `assign`: a supervisor gives an open task to one officer of its agency."""
+
+    step_id: str
+    officer: str = Field(description="The officer's account id; the task is theirs to decide")
+    actor: str = Field(description="The supervisor who assigns it")
+    reason: str = ""
+    token: str | None = Field(
+        None, description="The supervisor's signed token, for a case that checks tokens"
+    )
+
+
 class ResumeInput(BaseModel):
     step_id: str
     action: ResumeAction
@@ -237,6 +249,7 @@ class OpenTask(BaseModel):
     waiting_for: Literal["officer", "citizen"] = "officer"
     supplement_due_at: datetime | None = None
     missing: list[str] = Field(default_factory=list)
+    assignee: str | None = Field(None, description="The officer a supervisor assigned it to")
 
 
 class TaskRecord(BaseModel):
@@ -253,6 +266,7 @@ class TaskRecord(BaseModel):
     action: str | None = None
     actor: str | None = None
     escalated: bool = False
+    assignee: str | None = None
 
 
 class Stall(BaseModel):

@@ -23,6 +23,7 @@ with workflow.unsafe.imports_passed_through():
     from motcua.workflows import tokens
     from motcua.workflows.case_book import CaseBook, CaseEnded, refuse
     from motcua.workflows.contracts import (
+        AssignInput,
         CaseResult,
         CaseStart,
         CaseState,
@@ -798,6 +799,24 @@ class ProcedureWorkflow:
                 tokens.check_decision(
                     decision.token, self.start.trust, workflow.now(), actor=decision.actor,
                     role=decision.role, agency=decision.agency, task_agency=task.agency,
+                )  # fmt: skip
+            except tokens.TokenRefused as e:
+                raise refuse(str(e)) from None
+
+    # A new Update, so no recorded history holds one: it needs no patch. It changes only who
+    # may decide the task (the decide validator; validators do not run on replay).
+    @workflow.update
+    def assign(self, assignment: AssignInput) -> OpenTask:
+        return self.book.assign(assignment)
+
+    @assign.validator
+    def validate_assign(self, assignment: AssignInput) -> None:
+        task = self.book.check_assignment(assignment)
+        if self.start.trust is not None:
+            try:
+                tokens.check_assignment(
+                    assignment.token, self.start.trust, workflow.now(),
+                    actor=assignment.actor, task_agency=task.agency,
                 )  # fmt: skip
             except tokens.TokenRefused as e:
                 raise refuse(str(e)) from None

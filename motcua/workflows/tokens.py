@@ -78,6 +78,18 @@ def check_decision(
         raise TokenRefused(f"the token does not carry the role {role}")
 
 
+def check_assignment(
+    token: str | None, trust: TokenTrust, now: datetime, *, actor: str, task_agency: str
+) -> None:
+    claims = claims_of(token, trust, now)
+    if claims.get("role") != "supervisor":
+        raise TokenRefused("only a supervisor may assign a task")
+    if claims.get("sub") != actor:
+        raise TokenRefused("the assignment's actor is not the token's holder")
+    if claims.get("agency") != task_agency:
+        raise TokenRefused(f"the token is not for {task_agency}, whose task this is")
+
+
 def check_resume(
     token: str | None, trust: TokenTrust, now: datetime, *, actor: str, dossier_code: str
 ) -> None:

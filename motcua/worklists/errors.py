@@ -39,7 +39,7 @@ class WorkRefused(Exception):
 
 def refusal_kind(message: str) -> Kind:
     """The kind of a refusal from a case's Update validator, by its wording."""
-    if message.startswith(_FORBIDDEN):
+    if message.startswith(_FORBIDDEN) or " is assigned to " in message:
         return "forbidden"
     if any(words in message for words in _CONFLICT):
         return "conflict"

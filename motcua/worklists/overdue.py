@@ -1,31 +1,27 @@
-"""Overdue work of an agency, for its supervisors.
+"""Overdue work of an agency, for its supervisors, from the read model.
 
 A task is overdue when its own deadline has passed (the case escalates it then) or the
-case's legal deadline has. The workflow assigns a task to a role at an agency, never to a
-person (OpenTask has no assignee), so overdue work is grouped by role; each task names
-who last decided in its case (`last_actor`), the officer who last acted on it. Assigning
-or reassigning a task to a person needs a change to the workflow (ADR 0016).
+case's legal deadline has. Work is grouped by the officer it is assigned to (a supervisor
+assigns it, `assign`); a task nobody was assigned is grouped under its role, for whoever
+holds that role. Each task names who last decided in its case (`last_actor`).
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from datetime import datetime
 
 from pydantic import BaseModel, Field
+from sqlalchemy import func, or_
+from sqlmodel import col, select
 
-from motcua.workflows.contracts import CaseState, CaseStatus
-from motcua.worklists.listing import CaseFilter, every_case
-from motcua.worklists.states import states_of
-
-if TYPE_CHECKING:
-    from temporalio.client import Client
+from motcua import db
+from motcua.readmodel.tables import DecisionView, DossierView, TaskView
 
 ASSIGNMENT = (
-    "Tasks are assigned to a role at an agency, not to a person: grouped by role; "
-    "last_actor is who last decided in the case."
+    "Grouped by the officer each task is assigned to; a task nobody was assigned is under "
+    "its role, for whoever holds it. A supervisor reassigns with POST "
+    "/cases/{code}/tasks/{step}/assign."
 )
 
 
@@ -33,6 +29,7 @@ class OverdueTask(BaseModel):
     dossier_code: str
     procedure_id: str
     step_id: str
+    role: str
     due_at: datetime | None = Field(description="The task's own deadline")
     case_due_at: datetime | None = Field(description="The case's legal deadline")
     task_overdue: bool
@@ -43,7 +40,8 @@ class OverdueTask(BaseModel):
 
 
 class OverdueGroup(BaseModel):
-    role: str
+    officer: str | None = Field(description="The officer the tasks are assigned to; none: nobody")
+    role: str | None = Field(description="For unassigned tasks: the role that may decide them")
     count: int
     tasks: list[OverdueTask]
 
@@ -53,58 +51,73 @@ class OverdueReport(BaseModel):
     as_of: datetime
     assignment: str = ASSIGNMENT
     groups: list[OverdueGroup]
-    by_last_actor: dict[str, int] = Field(
-        description="Overdue tasks per officer who last decided in their case ('-': nobody)"
+    by_officer: dict[str, int] = Field(
+        description="Overdue tasks per assigned officer ('-': not assigned)"
     )
-    unanswered: list[str] = Field(default_factory=list)
 
 
-def overdue_in(
-    states: Iterable[CaseState], *, agency: str, now: datetime, unanswered: list[str] | None = None
-) -> OverdueReport:
-    """The overdue officer tasks of `agency` among `states`, by role."""
-    by_role: dict[str, list[OverdueTask]] = {}
-    for state in states:
-        case_overdue = state.due_at is not None and state.due_at < now
-        last_actor = state.decisions[-1].actor if state.decisions else None
-        for task in state.open_tasks:
-            if task.agency != agency or task.waiting_for != "officer":
-                continue
-            task_overdue = task.escalated or (task.due_at is not None and task.due_at < now)
-            if not (task_overdue or case_overdue):
-                continue
-            by_role.setdefault(task.role, []).append(
-                OverdueTask(
-                    dossier_code=state.dossier_code,
-                    procedure_id=state.procedure_id,
-                    step_id=task.step_id,
-                    due_at=task.due_at,
-                    case_due_at=state.due_at,
-                    task_overdue=task_overdue,
-                    case_overdue=case_overdue,
-                    escalated=task.escalated,
-                    escalate_to=task.escalate_to,
-                    last_actor=last_actor,
-                )
+def _moment(value: datetime | None) -> datetime | None:
+    return db.utc(value) if value is not None else None
+
+
+def overdue(*, agency: str, now: datetime) -> OverdueReport:
+    """The open officer tasks of `agency` past their own or their case's deadline."""
+    last = (
+        select(DecisionView.dossier_code, func.max(DecisionView.n).label("n"))
+        .group_by(col(DecisionView.dossier_code))
+        .subquery()
+    )
+    query = (
+        select(TaskView, DecisionView.actor)
+        .join(DossierView, col(DossierView.dossier_code) == col(TaskView.dossier_code))
+        .outerjoin(last, last.c.dossier_code == col(TaskView.dossier_code))
+        .outerjoin(
+            DecisionView,
+            (col(DecisionView.dossier_code) == last.c.dossier_code)
+            & (col(DecisionView.n) == last.c.n),
+        )
+        .where(
+            col(TaskView.agency) == agency,
+            col(TaskView.is_open),
+            col(TaskView.waiting_for) == "officer",
+            or_(
+                col(TaskView.escalated),
+                col(TaskView.due_at) < now,
+                col(TaskView.case_due_at) < now,
+            ),
+        )
+        .order_by(col(TaskView.case_due_at), col(TaskView.dossier_code), col(TaskView.n))
+    )
+    with db.session() as s:
+        rows = list(s.exec(query))
+    groups: dict[tuple[str | None, str | None], list[OverdueTask]] = {}
+    for t, last_actor in rows:
+        due, case_due = _moment(t.due_at), _moment(t.case_due_at)
+        key = (t.assignee, None) if t.assignee else (None, t.role)
+        groups.setdefault(key, []).append(
+            OverdueTask(
+                dossier_code=t.dossier_code,
+                procedure_id=t.procedure_id,
+                step_id=t.step_id,
+                role=t.role,
+                due_at=due,
+                case_due_at=case_due,
+                task_overdue=t.escalated or (due is not None and due < now),
+                case_overdue=case_due is not None and case_due < now,
+                escalated=t.escalated,
+                escalate_to=t.escalate_to,
+                last_actor=last_actor,
             )
-    groups = [
-        OverdueGroup(role=role, count=len(tasks), tasks=tasks)
-        for role, tasks in sorted(by_role.items())
+        )
+    report = [
+        OverdueGroup(officer=officer, role=role, count=len(tasks), tasks=tasks)
+        for (officer, role), tasks in sorted(
+            groups.items(), key=lambda kv: (kv[0][0] or "", kv[0][1] or "")
+        )
     ]
-    actors = Counter(t.last_actor or "-" for g in groups for t in g.tasks)
+    per_officer = Counter({g.officer or "-": 0 for g in report})
+    for g in report:
+        per_officer[g.officer or "-"] += g.count
     return OverdueReport(
-        agency=agency,
-        as_of=now,
-        groups=groups,
-        by_last_actor=dict(sorted(actors.items())),
-        unanswered=unanswered or [],
+        agency=agency, as_of=now, groups=report, by_officer=dict(sorted(per_officer.items()))
     )
-
-
-async def overdue(client: Client, *, agency: str) -> OverdueReport:
-    """Every running case whose task `agency` holds, read for overdue tasks."""
-    now = datetime.now(UTC)
-    f = CaseFilter(statuses=[CaseStatus.waiting_officer, CaseStatus.stalled], holder=agency)
-    rows = await every_case(client, f, now=now)
-    states, unanswered = await states_of(client, [r.dossier_code for r in rows])
-    return overdue_in(states.values(), agency=agency, now=now, unanswered=unanswered)

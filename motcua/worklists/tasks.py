@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
-from motcua.workflows.contracts import CaseStatus, DecideInput, Decision, OpenTask
+from motcua.workflows.contracts import AssignInput, CaseStatus, DecideInput, Decision, OpenTask
 from motcua.worklists.errors import WorkRefused, on_case
 from motcua.worklists.listing import RPC_TIMEOUT
 from motcua.worklists.states import state_of
@@ -45,6 +45,7 @@ class InboxTask(BaseModel):
     escalate_to: str | None
     case_due_at: datetime | None = Field(description="The case's legal deadline")
     overdue: bool = Field(description="The case's legal deadline has passed")
+    assignee: str | None = Field(None, description="The officer a supervisor assigned it to")
     decide_as: str | None = Field(
         description="The role the caller decides this task as; none: the caller may not"
     )
@@ -100,6 +101,8 @@ async def decide(
         )
     if task.waiting_for != "officer":
         raise WorkRefused("conflict", f"task '{step}' is waiting for the citizen's supplement")
+    if task.assignee and task.assignee != actor:
+        raise WorkRefused("forbidden", f"task '{step}' is assigned to {task.assignee}")
     decision = DecideInput(
         step_id=step,
         action=action,
@@ -115,5 +118,36 @@ async def decide(
     result: Decision = await on_case(
         code,
         handle.execute_update("decide", decision, result_type=Decision, rpc_timeout=RPC_TIMEOUT),
+    )
+    return result
+
+
+async def assign(
+    client: Client,
+    code: str,
+    step: str,
+    *,
+    agency: str | None,
+    officer: str,
+    actor: str,
+    reason: str = "",
+    token: str | None = None,
+) -> OpenTask:
+    """Assign task `step` of case `code` to `officer`, as supervisor `actor` of `agency`;
+    refused (WorkRefused) before anything is sent when the task is not the agency's."""
+    state = await state_of(client, code)
+    task = next((t for t in state.open_tasks if t.step_id == step), None)
+    if task is None:
+        open_ids = ", ".join(t.step_id for t in state.open_tasks) or "none"
+        raise WorkRefused("conflict", f"no open task '{step}' (open tasks: {open_ids})")
+    if agency != task.agency:
+        raise WorkRefused(
+            "forbidden", f"task '{step}' is for {task.agency}, not for your agency {agency}"
+        )
+    assignment = AssignInput(step_id=step, officer=officer, actor=actor, reason=reason, token=token)
+    handle = client.get_workflow_handle(code)
+    result: OpenTask = await on_case(
+        code,
+        handle.execute_update("assign", assignment, result_type=OpenTask, rpc_timeout=RPC_TIMEOUT),
     )
     return result

@@ -25,7 +25,7 @@ from motcua import db
 from motcua.api.deps import TemporalClient, require
 from motcua.api.identity import Principal
 from motcua.readmodel import inbox as read_inbox
-from motcua.workflows.contracts import Decision, ResumeAction
+from motcua.workflows.contracts import Decision, OpenTask, ResumeAction
 from motcua.worklists import overdue, stalls, tasks
 from motcua.worklists.errors import KIND_STATUS, WorkRefused
 
@@ -88,6 +88,7 @@ async def inbox(
         datetime | None, Query(description="The case's legal deadline is before this moment")
     ] = None,
     overdue: Annotated[bool, Query(description="The case's legal deadline has passed")] = False,
+    mine: Annotated[bool, Query(description="Only the tasks assigned to me")] = False,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> tasks.InboxPage:
@@ -101,6 +102,8 @@ async def inbox(
         procedure=procedure,
         due_before=due_before,
         overdue_at=now if overdue else None,
+        assignee=caller.sub if mine else None,
+        caller=caller.sub,
     )
     return await _answer(
         db.run_sync(lambda: read_inbox.page(f, now=now, limit=limit, cursor=cursor))
@@ -232,6 +235,40 @@ async def resume_all(
 
 
 @router.get("/supervision/overdue", response_model=overdue.OverdueReport)
-async def overdue_work(caller: Supervisor, client: TemporalClient) -> overdue.OverdueReport:
-    """Overdue tasks of the supervisor's agency, by role (tasks have no assignee)."""
-    return await _answer(overdue.overdue(client, agency=_agency(caller)))
+async def overdue_work(caller: Supervisor) -> overdue.OverdueReport:
+    """Overdue tasks of the supervisor's agency, per officer they are assigned to (per role
+    where nobody was assigned), from the read model."""
+    agency, now = _agency(caller), datetime.now(UTC)
+    return await db.run_sync(lambda: overdue.overdue(agency=agency, now=now))
+
+
+class AssignBody(BaseModel):
+    """Who takes the task; who assigns it, and in which agency, is the token's."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    officer: str = Field(
+        min_length=1, max_length=200, description="The officer's account id, of your agency"
+    )
+    reason: str = Field("", max_length=500, description="Why, recorded on the case")
+
+
+@router.post("/cases/{code}/tasks/{step}/assign", response_model=OpenTask)
+async def assign(
+    code: Code, step: Step, body: AssignBody, caller: Supervisor, client: TemporalClient,
+    request: Request,
+) -> OpenTask:  # fmt: skip
+    """Assign (or reassign) an open task of the supervisor's agency to one officer: from
+    then on only that officer decides it. Sent to the case as its `assign` Update."""
+    return await _answer(
+        tasks.assign(
+            client,
+            code,
+            step,
+            agency=_agency(caller),
+            officer=body.officer,
+            actor=caller.sub,
+            reason=body.reason,
+            token=_token(request),
+        )
+    )
