@@ -25,6 +25,8 @@ from motcua.activities.profiles import HEARTBEAT_EVERY
 
 class _Heartbeating(ActivityInboundInterceptor):
     async def execute_activity(self, input: ExecuteActivityInput) -> Any:
+        if activity.info().is_local:  # runs inside the workflow task: nothing to beat to
+            return await self.next.execute_activity(input)
         beat = asyncio.create_task(_beat())
         try:
             return await self.next.execute_activity(input)

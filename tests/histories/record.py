@@ -21,7 +21,7 @@ from motcua.settings import ROOT
 from motcua.simulate.runner import SharedRun, start_test_env
 from motcua.smtp_sink import running_sink
 from motcua.temporal import data_converter, ensure_search_attributes
-from motcua.workflows.contracts import CaseStatus
+from motcua.workflows.contracts import AssignInput, CaseStatus
 from motcua.workflows.procedure import ProcedureWorkflow
 from tests.conftest import BIN
 from tests.demo_case import run_every_step
@@ -37,8 +37,10 @@ HERE = Path(__file__).resolve().parent
 # attributes upserted once per workflow task, payloads compressed; v7: a bundle names its
 # members by hash and each member fetches its own definition (ADR 0012); v8: the catalogue
 # in language v2 (one-stop paperwork written in by the compiler; members keep quiet by
-# `case.member`), and a typed result gets the defaults its fields declare.
-GENERATION = "v8"
+# `case.member`), and a typed result gets the defaults its fields declare; v9: each case
+# projects its state to the read model (a local activity per change), and a supervisor
+# assigns a task.
+GENERATION = "v9"
 
 
 async def save(client: Client, handle: WorkflowHandle, name: str) -> WorkflowHistory:
@@ -142,6 +144,17 @@ async def record_edges() -> None:
             await handle.execute_update(ProcedureWorkflow.resume, provided)
             await handle.result()
             await save(client, handle, "provided_result_defaults")
+
+            # v9: a supervisor assigns the task; the assignee decides it.
+            handle = await start_case(
+                client, worker, compiled("edge_assign", f"steps:{REVIEW}"), DOSSIER
+            )
+            await state_when(handle, lambda s: s.status == CaseStatus.waiting_officer)
+            given = AssignInput(step_id="review", officer="cb01", actor="ld01", reason="Phân công")
+            await handle.execute_update(ProcedureWorkflow.assign, given)
+            await handle.execute_update(ProcedureWorkflow.decide, decision("approve"))
+            await handle.result()
+            await save(client, handle, "task_assigned")
     finally:
         await env.shutdown()
 
