@@ -67,6 +67,9 @@ RULES: dict[str, frozenset[str]] = {
     "POST /cases/{code}/resume": AT_AGENCY,
     "POST /stalled/resume": AT_AGENCY,
     "GET /supervision/overdue": SUPERVISOR,
+    "POST /cases/{code}/tasks/{step}/assign": SUPERVISOR,
+    # the programme's measures: a supervisor's own agency, auditors and admins any
+    "GET /programme/measures": frozenset({"supervisor", "auditor", "admin"}),
     # analysts: definitions
     "POST /definitions/validate": READERS,
     "POST /definitions/publish": ANALYST,

@@ -6,7 +6,9 @@ and the rating; another citizen's dossier is a 404."""
 from __future__ import annotations
 
 import asyncio
+import csv
 import hashlib
+import io
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -25,6 +27,7 @@ from temporalio.worker import Worker
 from motcua import db
 from motcua.api.app import create_app
 from motcua.api.identity import issue_token
+from motcua.api.submissions import Submission
 from motcua.dossier_codes import DossierSequenceRow
 from motcua.workflows.contracts import DecideInput
 from motcua.workflows.procedure import ProcedureWorkflow
@@ -206,9 +209,18 @@ async def test_a_mother_submits_follows_supplements_downloads_and_rates(
     )
     assert OTHER_CITIZEN not in refused.text
 
-    first = await api.post("/dossiers", json=body, headers=submit_headers(pid, key))
+    opened = (await api.get(f"/procedures/{BIRTH}/form", headers=citizen(pid))).json()["opened"]
+    forged = {**body, "form_opened": opened.replace(".", ".0", 1)}
+    refused = await api.post("/dossiers", json=forged, headers=submit_headers(pid, "k-forged"))
+    assert refused.status_code == 422 and "form_opened" in refused.json()["detail"]
+    timed = {**body, "form_opened": opened}
+    first = await api.post("/dossiers", json=timed, headers=submit_headers(pid, key))
     assert first.status_code == 201, first.text
     code = first.json()["dossier_code"]
+    # For the programme's measures: the two fields she typed, and when she opened the form.
+    with db.session() as s:
+        row = s.exec(select(Submission).where(Submission.dossier_code == code)).one()
+    assert row.typed_fields == 2 and row.form_opened_at is not None
     assert code.startswith(f"UBND-{commune}-"), code  # the receiving commune, from the registry
     again = await api.post("/dossiers", json=body, headers=submit_headers(pid, key))
     assert again.status_code == 200 and again.json() == {
@@ -319,6 +331,18 @@ async def test_a_mother_submits_follows_supplements_downloads_and_rates(
     assert twice.status_code == 409
     bad = await api.post(f"/dossiers/{code}/rating", json={"stars": 6}, headers=citizen(pid))
     assert bad.status_code == 422
+
+    # The programme's measures count her dossier: filed online, rated, timed.
+    boss = {
+        "Authorization": f"Bearer {issue_token('ld01', 'supervisor', agency=f'UBND-{commune}')}"
+    }
+    asked = {"procedure": BIRTH, "format": "csv"}
+    sheet = await api.get("/programme/measures", params=asked, headers=boss)
+    assert sheet.status_code == 200 and sheet.headers["content-type"].startswith("text/csv")
+    row = list(csv.DictReader(io.StringIO(sheet.text)))[-1]  # this month's
+    assert (row["procedure_id"], row["agency"]) == (BIRTH, f"UBND-{commune}")
+    assert int(row["ratings"]) >= 1 and int(row["submissions_measured"]) >= 1
+    assert float(row["online_share"]) > 0 and float(row["form_minutes_median"]) < 5
 
 
 # ---------------------------------------------------------------- one case per key

@@ -176,7 +176,8 @@ def test_the_document_declares_what_the_app_refuses() -> None:
     invalid = responses[("POST", "/dossiers")]["422"]["content"]["application/json"]["schema"]
     assert invalid == {"anyOf": [{"$ref": "#/components/schemas/HTTPValidationError"},
                                  {"$ref": "#/components/schemas/Refusal"}]}  # fmt: skip
-    assert {"401", "403", "503"} <= set(responses[("GET", "/inbox")])
+    assert {"401", "403", "503"} <= set(responses[("GET", "/stalled")])
+    assert "503" not in responses[("GET", "/inbox")]  # the read model, not Temporal
     assert {"401", "403"} <= set(responses[("GET", "/auth/me")])
     assert "503" not in responses[("GET", "/auth/me")]
     assert not {"401", "403", "503"} & set(responses[("GET", "/procedures")])

@@ -103,6 +103,7 @@ def _eager() -> click.Group:
         paperwork,
         pki,
         publishing,
+        readmodel,
         samples,
         schema,
         simulate,
@@ -118,7 +119,7 @@ def _eager() -> click.Group:
         group.add_command(command)
     for command in [*cases.COMMANDS, *worklists.COMMANDS, *simulate.COMMANDS, *paperwork.COMMANDS]:
         group.add_command(command)
-    for command in publishing.COMMANDS:
+    for command in [*publishing.COMMANDS, *readmodel.COMMANDS]:
         group.add_command(command)
     return group
 

@@ -135,6 +135,11 @@ class FormOut(BaseModel):
     fields: list[FormField]
     to_type: list[str] = Field(description="The fields left empty, for the citizen to type")
     lookups: list[LookupOut]
+    opened: str = Field(
+        "",
+        description="Send back as the submission's `form_opened`: when the form was opened, "
+        "sealed (the programme measures the time from opening the form to submitting)",
+    )
 
 
 def form_out(
@@ -194,6 +199,9 @@ class SubmitIn(BaseModel):
         "husband_pid or wife_pid). Needed only where several may file and the citizen's own "
         "id is not typed in one of their fields",
     )  # fmt: skip
+    form_opened: str | None = Field(
+        None, max_length=100, description="The form's `opened`, as it handed it out"
+    )
 
 
 class Submitted(BaseModel):

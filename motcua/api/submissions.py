@@ -51,6 +51,12 @@ class Submission(SQLModel, table=True):
     submitted_at: datetime | None = Field(
         default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
     )
+    # For the programme's measures (motcua.readmodel.measures): how many fields the citizen
+    # typed beyond what the registries filled, and when they opened the form.
+    typed_fields: int | None = None
+    form_opened_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+    )
 
 
 class Rating(SQLModel, table=True):
@@ -87,6 +93,32 @@ def request_mac(procedure_id: str, dossier: dict[str, Any], party: str | None = 
     if party is None:
         return _mac("request", procedure_id, dossier)
     return _mac("request", procedure_id, dossier, party)
+
+
+FORM_VALID_FOR = 7 * 86400  # seconds a form's `opened` mark counts for the measures
+
+
+def form_opened_mark(owner: str, procedure_id: str, at: datetime) -> str:
+    """What the form hands the citizen's client, to send back with the submission: when
+    they opened it, sealed so a client cannot shorten the time it took."""
+    moment = int(at.timestamp())
+    return f"{moment}.{_mac('form', owner, procedure_id, moment)[:24]}"
+
+
+def form_opened_at(owner: str, procedure_id: str, mark: str, now: datetime) -> datetime | None:
+    """The moment in `mark` if this server sealed it for this citizen and procedure, and it
+    is neither in the future nor too old to count; else None."""
+    moment, _, seal = mark.partition(".")
+    if not moment.isdigit() or not hmac.compare_digest(
+        seal, _mac("form", owner, procedure_id, int(moment))[:24]
+    ):
+        return None
+    age = now.timestamp() - int(moment)
+    return datetime.fromtimestamp(int(moment), UTC) if 0 <= age <= FORM_VALID_FOR else None
+
+
+def record_form(owner: str, key: str, typed_fields: int, opened_at: datetime | None) -> None:
+    _set(owner, key, typed_fields=typed_fields, form_opened_at=opened_at)
 
 
 def submission_mark(owner: str, key: str) -> str:

@@ -69,6 +69,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "motcua.cli.worklists:cases",
         "List cases by status, agency, procedure and due date, newest first.",
     ),
+    "rebuild-read-model": (
+        "motcua.cli.readmodel:rebuild_read_model",
+        "Rebuild the read model (inboxes, measures) from Temporal: every case projected again.",
+    ),
+    "db-upgrade": (
+        "motcua.cli.readmodel:db_upgrade",
+        "Migrate the database (DATABASE_URL) to the newest revision of its migrations.",
+    ),
     "resume-all": (
         "motcua.cli.worklists:resume_all",
         "Resume every case of an agency stalled on one activity (after a registry outage): "

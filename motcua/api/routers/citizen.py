@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path as FilePath
 from typing import Annotated, Any, TypeVar
 
@@ -174,7 +174,9 @@ async def form(
     own = refusals.placed(defn, typed, caller.sub, party, must_know=False)
     if own:
         typed[own] = caller.sub
-    return form_out(defn, typed, await prefill(defn, typed), own, caller.sub)
+    out = form_out(defn, typed, await prefill(defn, typed), own, caller.sub)
+    out.opened = submissions.form_opened_mark(caller.sub, defn.id, datetime.now(UTC))
+    return out
 
 
 # ---------------------------------------------------------------- submitting
@@ -182,9 +184,10 @@ async def form(
 
 async def _complete(
     defn: ProcedureDefinition, sent: dict[str, Any], sub: str, chosen: str | None
-) -> tuple[dict[str, Any], str | None]:
+) -> tuple[dict[str, Any], str | None, int]:
     """The dossier to start (the citizen in their party's field, the registries' values
-    filled in) and its receiving agency, derived from registry data."""
+    filled in), its receiving agency, derived from registry data, and how many fields the
+    citizen typed beyond what the registries and the login filled."""
     dossier = dict(sent)
     own = refusals.placed(defn, dossier, sub, chosen, must_know=True)
     if own:
@@ -196,7 +199,9 @@ async def _complete(
     if changed:
         raise refusals.prefilled_changed(defn, changed)
     dossier |= found.values
-    return dossier, receiving_agency(defn, dossier, found)
+    filled = set(found.values) | ({own} if own else set())
+    typed = [n for n, v in sent.items() if v not in (None, "") and n not in filled]
+    return dossier, receiving_agency(defn, dossier, found), len(typed)
 
 
 @router.post(
@@ -226,9 +231,20 @@ async def submit(
     compiled = await _compiled(body.procedure_id)
     defn: ProcedureDefinition = compiled[0].definition
     mark = submissions.submission_mark(caller.sub, idempotency_key)
+    opened_at = None
+    if body.form_opened:
+        opened_at = submissions.form_opened_at(
+            caller.sub, defn.id, body.form_opened, datetime.now(UTC)
+        )
+        if opened_at is None:
+            raise HTTPException(
+                422, "form_opened không phải mã do biểu mẫu này cấp cho bạn (hoặc đã quá hạn)"
+            )
+    typed_fields = 0
 
     async def start(on_code: Callable[[str], Awaitable[None]]) -> str:
-        dossier, agency = await _complete(defn, body.dossier, caller.sub, body.party)
+        nonlocal typed_fields
+        dossier, agency, typed_fields = await _complete(defn, body.dossier, caller.sub, body.party)
         prepared = starting.prepare(compiled, dossier, agency)
         trust = await asyncio.to_thread(case_trust)
         started = await starting.start(
@@ -259,6 +275,10 @@ async def submit(
         raise HTTPException(
             409, "hồ sơ gửi với Idempotency-Key này đang được tiếp nhận; thử lại sau ít giây"
         ) from None
+    if outcome.created:
+        await db.run_sync(
+            submissions.record_form, caller.sub, idempotency_key, typed_fields, opened_at
+        )
     response.status_code = 201 if outcome.created else 200
     return Submitted(
         dossier_code=outcome.dossier_code, procedure_id=defn.id, repeated=not outcome.created

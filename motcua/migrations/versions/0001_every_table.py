@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: none
-Created: 2026-12-02 04:19:48.618530
+Created: 2026-12-02 06:14:51.680788
 """
 
 from __future__ import annotations
@@ -28,6 +28,8 @@ def upgrade() -> None:
         sa.Column("trying_code", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
         sa.Column("claimed_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("submitted_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("typed_fields", sa.Integer(), nullable=True),
+        sa.Column("form_opened_at", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("owner", "idempotency_key"),
     )
     with op.batch_alter_table("citizen_submission", schema=None) as batch_op:
