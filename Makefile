@@ -69,6 +69,7 @@ bench: venv sysdeps
 	  || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; } || true; }
 	$(BIN)/python bench/engine_vs_twin.py $(BENCH_ARGS)
 	$(BIN)/python bench/api_submit.py
+	$(BIN)/python bench/inbox_query.py
 	$(BIN)/python bench/sandbox_lookup.py
 	$(BIN)/python bench/sign_certificate.py --runs 10
 
