@@ -98,7 +98,7 @@ def test_who_reads_the_measures_and_as_what(database: str) -> None:
         assert row.startswith(f"{PROCEDURE},{AGENCY},")
         backwards = http.get(
             "/programme/measures",
-            params={"since": NOW.date().isoformat(), "until": (NOW - timedelta(days=31)).date().isoformat()},
+            params={"since": f"{NOW:%Y-%m-%d}", "until": f"{NOW - timedelta(days=31):%Y-%m-%d}"},
             headers=_bearer("admin"),
         )  # fmt: skip
         assert backwards.status_code == 422 and "after until" in backwards.json()["detail"]

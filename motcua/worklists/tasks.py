@@ -67,6 +67,20 @@ def decide_as(task: OpenTask, roles: Sequence[str]) -> str | None:
     return None
 
 
+async def _agency_task(client: Client, code: str, step: str, agency: str | None) -> OpenTask:
+    """Open task `step` of case `code`, if it is `agency`'s (WorkRefused otherwise)."""
+    state = await state_of(client, code)
+    task = next((t for t in state.open_tasks if t.step_id == step), None)
+    if task is None:
+        open_ids = ", ".join(t.step_id for t in state.open_tasks) or "none"
+        raise WorkRefused("conflict", f"no open task '{step}' (open tasks: {open_ids})")
+    if agency != task.agency:
+        raise WorkRefused(
+            "forbidden", f"task '{step}' is for {task.agency}, not for your agency {agency}"
+        )
+    return task
+
+
 async def decide(
     client: Client,
     code: str,
@@ -83,15 +97,7 @@ async def decide(
 ) -> Decision:
     """Decide task `step` of case `code` as `actor` of `agency` holding `roles`; refused
     (WorkRefused) before anything is sent when the task is not the caller's to decide."""
-    state = await state_of(client, code)
-    task = next((t for t in state.open_tasks if t.step_id == step), None)
-    if task is None:
-        open_ids = ", ".join(t.step_id for t in state.open_tasks) or "none"
-        raise WorkRefused("conflict", f"no open task '{step}' (open tasks: {open_ids})")
-    if agency != task.agency:
-        raise WorkRefused(
-            "forbidden", f"task '{step}' is for {task.agency}, not for your agency {agency}"
-        )
+    task = await _agency_task(client, code, step, agency)
     role = decide_as(task, roles)
     if role is None:
         needed = task.role + (f" or {task.escalate_to}" if task.escalated else "")
@@ -135,15 +141,7 @@ async def assign(
 ) -> OpenTask:
     """Assign task `step` of case `code` to `officer`, as supervisor `actor` of `agency`;
     refused (WorkRefused) before anything is sent when the task is not the agency's."""
-    state = await state_of(client, code)
-    task = next((t for t in state.open_tasks if t.step_id == step), None)
-    if task is None:
-        open_ids = ", ".join(t.step_id for t in state.open_tasks) or "none"
-        raise WorkRefused("conflict", f"no open task '{step}' (open tasks: {open_ids})")
-    if agency != task.agency:
-        raise WorkRefused(
-            "forbidden", f"task '{step}' is for {task.agency}, not for your agency {agency}"
-        )
+    await _agency_task(client, code, step, agency)
     assignment = AssignInput(step_id=step, officer=officer, actor=actor, reason=reason, token=token)
     handle = client.get_workflow_handle(code)
     result: OpenTask = await on_case(
