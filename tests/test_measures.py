@@ -25,7 +25,7 @@ def _dossier(n: int, status: CaseStatus, *, channel: str = "online", took: float
     started when its status is final."""
     code = f"{AGENCY}-{STARTED:%y%m%d}-{n:04d}"
     events = [Event(at=STARTED, step_id=None, kind="received")]
-    if status not in measures.OPEN:
+    if status not in projection.OPEN:
         events.append(Event(at=STARTED + timedelta(days=took), step_id=None, kind=status.value))
     due = (
         STARTED + timedelta(days=10)

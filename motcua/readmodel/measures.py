@@ -30,10 +30,10 @@ from sqlmodel import col, select
 from motcua import db
 from motcua.api.submissions import Rating, Submission
 from motcua.dossier_codes import VIETNAM
+from motcua.readmodel.projection import OPEN
 from motcua.readmodel.tables import DossierView
 
 Period = Literal["month", "quarter", "year"]
-OPEN = ("running", "waiting_officer", "waiting_citizen", "stalled")
 SHORTER_BY = 0.30  # processing at least 30% shorter than the legal deadline
 SATISFIED_SHARE = 0.95
 FORM_MINUTES = 5.0
@@ -164,7 +164,7 @@ def _count(
             g.on_time += closed <= due
             if due > started:
                 g.ratios.append((closed - started) / (due - started))
-    elif d.status in OPEN:
+    elif d.status in OPEN:  # CaseStatus values are strings
         g.stalled += d.status == "stalled"
         g.overdue += due is not None and due < now
     if stars is not None:
