@@ -7,7 +7,7 @@ import json
 import re
 import socket
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -141,29 +141,31 @@ async def test_errors_are_messages_with_exit_1(
 @pytest.mark.timeout(60)
 def test_dossier_codes_format_and_daily_sequence(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'codes.db'}"
-    # 23:30 UTC on 22/11 is already 23/11 in Vietnam.
-    now = datetime(2026, 11, 22, 23, 30, tzinfo=UTC)
+    # 23:30 UTC on a day of this run is already the next day in Vietnam.
+    now = datetime.now(UTC).replace(hour=23, minute=30, second=0, microsecond=0)
+    day = f"{now + timedelta(days=1):%y%m%d}"
     first = dossier_codes.next_code("UBND-00001", now=now, url=url)
     second = dossier_codes.next_code("UBND-00001", now=now, url=url)
-    assert first == "UBND-00001-261123-0001"
-    assert second == "UBND-00001-261123-0002"
+    assert first == f"UBND-00001-{day}-0001"
+    assert second == f"UBND-00001-{day}-0002"
     a, b = dossier_codes.parse(first), dossier_codes.parse(second)
     assert a is not None and b is not None and b.sequence == a.sequence + 1
-    assert dossier_codes.next_code("CA-00001", now=now, url=url) == "CA-00001-261123-0001"
-    tomorrow = datetime(2026, 11, 23, 17, 0, tzinfo=UTC)  # 00:00 on 24/11 in Vietnam
-    assert dossier_codes.next_code("UBND-00001", now=tomorrow, url=url).endswith("-261124-0001")
+    assert dossier_codes.next_code("CA-00001", now=now, url=url) == f"CA-00001-{day}-0001"
+    tomorrow = now + timedelta(hours=17, minutes=30)  # 00:00 on the day after, in Vietnam
+    after = f"{now + timedelta(days=2):%y%m%d}"
+    assert dossier_codes.next_code("UBND-00001", now=tomorrow, url=url).endswith(f"-{after}-0001")
     assert dossier_codes.parse(f"{first}.confirmation") is None
 
 
 @pytest.mark.timeout(60)
 def test_concurrent_draws_never_repeat(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'codes.db'}"
-    now = datetime(2026, 11, 23, 3, 0, tzinfo=UTC)
+    now = datetime.now(UTC).replace(hour=3, minute=0, second=0, microsecond=0)  # 10:00 in Vietnam
     with ThreadPoolExecutor(8) as pool:
         codes = list(
             pool.map(lambda _: dossier_codes.next_code("UBND-00002", now=now, url=url), range(60))
         )
-    assert sorted(codes) == [f"UBND-00002-261123-{n:04d}" for n in range(1, 61)]
+    assert sorted(codes) == [f"UBND-00002-{now:%y%m%d}-{n:04d}" for n in range(1, 61)]
 
 
 @pytest.mark.parametrize("agency", ["ubnd-1", "CCCD-001203000123", "UBND 1", "", "-UBND"])
