@@ -10,12 +10,15 @@ from motcua.activities.templates import TemplateFolder
 from motcua.workflows.dsl.expressions import ExpressionError, evaluate
 from motcua.workflows.dsl.filters import FILTERS
 
+# A date to format (not a moment a case starts): any fixed day does, on any day of the run.
+ISO_DAY = "2026-11-23"
+
 
 @pytest.mark.parametrize(
     ("expression", "scope", "expected"),
     [
         ("{{ x | vn_date }}", {"x": datetime(2026, 11, 23, 18, 30, tzinfo=UTC)}, "24/11/2026"),
-        ("{{ x | vn_date }}", {"x": "2026-11-23"}, "23/11/2026"),
+        ("{{ x | vn_date }}", {"x": ISO_DAY}, "23/11/2026"),
         ("{{ x | vn_date }}", {"x": "23/11/2026"}, "23/11/2026"),
         ("{{ x | vn_date }}", {"x": None}, ""),
         ("{{ x | vn_long_date }}", {"x": date(2026, 1, 5)}, "ngày 05 tháng 01 năm 2026"),
@@ -46,7 +49,7 @@ def test_the_same_filters_in_a_template(tmp_path, monkeypatch) -> None:  # noqa:
     monkeypatch.setenv("MOTCUA_PROCEDURE_DIR", str(tmp_path))
     folder = TemplateFolder("notification", "notifications", ".j2")
     source = "{{ fee | vnd }} · {{ commune | agency_title }} · {{ at | vn_date }}"
-    context = {"fee": 8000, "commune": "00070", "at": "2026-11-23"}
+    context = {"fee": 8000, "commune": "00070", "at": ISO_DAY}
     text = folder.render("t", source, context, finalize=str)
     expected = evaluate(source, context)
     assert (
