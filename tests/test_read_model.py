@@ -4,6 +4,7 @@ Temporal to the same rows."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -149,4 +150,19 @@ async def test_cases_write_their_rows_and_a_rebuild_writes_the_same(
             s.commit()
         report = await rebuild(client, f'WorkflowId = "{code}"')
         assert (report.cases, report.written, report.unanswered) == (1, 1, [])
+        assert _rows(code) == live
+
+        # The same from the terminal.
+        with db.session() as s:
+            projection.forget(s, code)
+            s.commit()
+        from click.testing import CliRunner
+
+        from motcua.cli import main
+
+        address = client.service_client.config.target_host
+        args = ["rebuild-read-model", "--query", f'WorkflowId = "{code}"', "--address", address]
+        result = await asyncio.to_thread(CliRunner().invoke, main, args)
+        assert result.exit_code == 0, result.output
+        assert result.output.strip() == "1 cases listed, 1 projected, 0 removed, 0 did not answer"
         assert _rows(code) == live
