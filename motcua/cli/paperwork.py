@@ -1,7 +1,8 @@
 """Paperwork commands for a running case: `control-sheet` and `portal-status`.
 
 They query the case's `state` the way `motcua show` does (see motcua/cli/cases.py) and
-derive the paperwork with `motcua.paperwork`. Register with
+derive the paperwork with `motcua.paperwork`. A bundle's control sheet also asks each of
+its member cases (`CODE.<step>`) for its state: the officers' tasks are theirs. Register with
 `for command in paperwork.COMMANDS: main.add_command(command)`. Temporal's SDK, the workflow
 and the paperwork are imported when a command runs (motcua.cli.cases says why).
 """
@@ -27,17 +28,20 @@ from motcua.cli.cases import (
 )
 
 if TYPE_CHECKING:
-    from temporalio.client import WorkflowHandle
+    from temporalio.client import Client, WorkflowHandle
 
     from motcua.workflows.contracts import CaseState
 
 
 async def _state(code: str, address: str, namespace: str) -> CaseState:
+    return await _query_state(await _client(address, namespace), code, address)
+
+
+async def _query_state(client: Client, code: str, address: str) -> CaseState:
     from temporalio.client import WorkflowQueryFailedError
 
     from motcua.workflows.procedure import ProcedureWorkflow
 
-    client = await _client(address, namespace)
     handle: WorkflowHandle[Any, Any] = client.get_workflow_handle(code)
     try:
         return await _case_call(
@@ -45,6 +49,34 @@ async def _state(code: str, address: str, namespace: str) -> CaseState:
         )
     except WorkflowQueryFailedError as e:
         fail(f"case {code} could not answer its state query: {e}")
+
+
+async def _with_members(
+    code: str, address: str, namespace: str
+) -> tuple[CaseState, dict[str, CaseState]]:
+    """The case's state and, for a bundle, its members' (by step id). A member that does
+    not answer (not started yet, or its worker is down) is left out: the sheet names it."""
+    import asyncio
+    import contextlib
+
+    from temporalio.client import WorkflowQueryFailedError
+    from temporalio.service import RPCError
+
+    from motcua.workflows.procedure import ProcedureWorkflow
+
+    client = await _client(address, namespace)
+    state = await _query_state(client, code, address)
+
+    async def member(step: str) -> CaseState | None:
+        handle: WorkflowHandle[Any, Any] = client.get_workflow_handle(f"{code}.{step}")
+        with contextlib.suppress(RPCError, WorkflowQueryFailedError):
+            found: CaseState = await handle.query(ProcedureWorkflow.state, rpc_timeout=RPC_TIMEOUT)
+            return found
+        return None
+
+    steps = list(state.children)
+    found = await asyncio.gather(*(member(s) for s in steps))
+    return state, {s: m for s, m in zip(steps, found, strict=True) if m is not None}
 
 
 @click.command("control-sheet")
@@ -67,16 +99,26 @@ def control_sheet(
     address: str | None,
     namespace: str | None,
 ) -> None:
-    """Process-control sheet of case CODE: one row per hand-off, early/on time/overdue."""
+    """Process-control sheet of case CODE: one row per hand-off, early/on time/overdue.
+    For a bundle, its members' hand-offs, each naming its procedure and agency."""
+    from motcua.paperwork.bundle_sheet import build_bundle_control_sheet
     from motcua.paperwork.control_sheet import (
+        ControlSheet,
         build_control_sheet,
         render_markdown,
         render_pdf,
         render_text,
     )
+    from motcua.paperwork.titles import definition_titles
 
-    state = _run(_state(code, _address(address), _namespace(namespace)))
-    sheet = build_control_sheet(state, now=datetime.now(UTC))
+    state, members = _run(_with_members(code, _address(address), _namespace(namespace)))
+    now = datetime.now(UTC)
+    sheet: ControlSheet
+    if state.children:
+        titles = definition_titles([state, *members.values()])
+        sheet = build_bundle_control_sheet(state, members, now=now, titles=titles)
+    else:
+        sheet = build_control_sheet(state, now=now)
     if pdf_path is not None:
         pdf_path.write_bytes(render_pdf(sheet))
     if as_json:

@@ -17,10 +17,14 @@ Timing, in working days (`WorkingCalendar.working_days_between(due_at, closed_at
 
 Formats: `ControlSheet` (data, JSON-ready via `model_dump(mode="json")`), `render_text`
 (fixed-width text), `render_markdown` and `render_pdf` (the documents' A4 layout, unsigned).
+An integrated bundle's sheet (motcua.paperwork.bundle_sheet) is a kind of ControlSheet whose
+rows add columns (`SheetRow.extra`) and whose header adds lines (`ControlSheet.extra`): the
+same renderers print both.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Literal
 
@@ -53,6 +57,7 @@ ROLE_VI: dict[str, str] = {
     "certification_officer": "Công chức tư pháp - hộ tịch (chứng thực)",
     "commune_chair": "Chủ tịch Ủy ban nhân dân xã",
     "police_officer": "Công an xã",
+    "social_insurance_officer": "Cán bộ bảo hiểm xã hội",
     "citizen": "Công dân",
 }
 
@@ -79,6 +84,11 @@ class SheetRow(BaseModel):
     )
     escalated: bool = False
 
+    def extra(self) -> list[tuple[str, str]]:
+        """(label, value) columns a kind of sheet prints before the hand-off; a single
+        case's sheet has none."""
+        return []
+
 
 class ControlSheet(BaseModel):
     dossier_code: str
@@ -86,8 +96,12 @@ class ControlSheet(BaseModel):
     status: str
     received_at: datetime
     due_at: datetime | None = None
-    rows: list[SheetRow] = Field(default_factory=list)
+    rows: Sequence[SheetRow] = Field(default_factory=list)
     calendar_version: str = ""
+
+    def extra(self) -> list[tuple[str, str]]:
+        """(label, value) lines a kind of sheet adds to the header; a single case has none."""
+        return []
 
 
 # ---------------------------------------------------------------- task records
@@ -143,6 +157,10 @@ def _who(role: str, agency: str, waiting_for: str = "officer") -> str:
     return f"{name} ({agency})" if agency else name
 
 
+def _as_is(agency: str) -> str:
+    return agency
+
+
 def classify(
     cal: WorkingCalendar,
     due_at: datetime | None,
@@ -171,10 +189,32 @@ def build_control_sheet(
 ) -> ControlSheet:
     """The control sheet of `state`; `now` classes open steps (default: not overdue)."""
     cal = calendar or get_calendar()
+    return ControlSheet(
+        dossier_code=state.dossier_code,
+        procedure_id=state.procedure_id,
+        status=state.status.value,
+        received_at=state.started_at,
+        due_at=state.due_at,
+        rows=sheet_rows(state, cal, now),
+        calendar_version=cal.version,
+    )
+
+
+def sheet_rows(
+    state: CaseState,
+    cal: WorkingCalendar,
+    now: datetime | None = None,
+    *,
+    first_from: str = RECEPTION,
+    agency_label: Callable[[str], str] = _as_is,
+) -> list[SheetRow]:
+    """The rows of one case's hand-offs, numbered from 1: the first is handed over by
+    `first_from`, each next by the holder before it; `agency_label` writes an agency code
+    as the sheet shows it (the code itself on a single case's sheet)."""
     rows: list[SheetRow] = []
-    previous = RECEPTION
+    previous = first_from
     for i, rec in enumerate(task_records(state), start=1):
-        to = _who(rec.role, rec.agency, rec.waiting_for)
+        to = _who(rec.role, agency_label(rec.agency) if rec.agency else "", rec.waiting_for)
         timing, late = classify(cal, rec.due_at, rec.closed_at, now)
         if rec.action:
             result = ACTION_VI.get(rec.action, rec.action)
@@ -206,15 +246,7 @@ def build_control_sheet(
             )
         )
         previous = to
-    return ControlSheet(
-        dossier_code=state.dossier_code,
-        procedure_id=state.procedure_id,
-        status=state.status.value,
-        received_at=state.started_at,
-        due_at=state.due_at,
-        rows=rows,
-        calendar_version=cal.version,
-    )
+    return rows
 
 
 # ---------------------------------------------------------------- rendering
@@ -230,7 +262,7 @@ def _vn(cal_or_none: WorkingCalendar | None, moment: datetime | None) -> str:
 def _lines(sheet: ControlSheet, cal: WorkingCalendar) -> list[tuple[str, list[tuple[str, str]]]]:
     blocks = []
     for r in sheet.rows:
-        fields = [
+        fields = r.extra() + [
             ("Bên giao", r.handed_from),
             ("Bên nhận", r.handed_to),
             ("Thời gian giao, nhận", _vn(cal, r.handed_at)),
@@ -252,7 +284,29 @@ def _header(sheet: ControlSheet, cal: WorkingCalendar) -> list[tuple[str, str]]:
         ("Thủ tục", sheet.procedure_id),
         ("Tiếp nhận lúc", _vn(cal, sheet.received_at)),
         ("Hẹn trả kết quả", _vn(cal, sheet.due_at)),
+        *sheet.extra(),
     ]
+
+
+HEAD = ("Bên giao", "Bên nhận", "Giao lúc", "Hạn xử lý", "Hoàn thành", "Kết quả", "Tình trạng")
+
+
+def _table(sheet: ControlSheet, cal: WorkingCalendar) -> list[tuple[str, ...]]:
+    """The head and one line of cells per row: TT, the rows' extra columns, the hand-off."""
+    extra = [label for label, _ in sheet.rows[0].extra()] if sheet.rows else []
+    table: list[tuple[str, ...]] = [("TT", *extra, *HEAD)]
+    for r in sheet.rows:
+        cells = (
+            r.handed_from,
+            r.handed_to,
+            _vn(cal, r.handed_at),
+            _vn(cal, r.due_at),
+            _vn(cal, r.closed_at),
+            r.result + (f" ({r.actor})" if r.actor else ""),
+            TIMING_VI[r.timing],
+        )
+        table.append((str(r.no), *(value for _, value in r.extra()), *cells))
+    return table
 
 
 def render_text(sheet: ControlSheet, calendar: WorkingCalendar | None = None) -> str:
@@ -261,31 +315,8 @@ def render_text(sheet: ControlSheet, calendar: WorkingCalendar | None = None) ->
     out = [TITLE, ""]
     out += [f"{k}: {v}" for k, v in _header(sheet, cal)]
     out.append("")
-    head = (
-        "TT",
-        "Bên giao",
-        "Bên nhận",
-        "Giao lúc",
-        "Hạn xử lý",
-        "Hoàn thành",
-        "Kết quả",
-        "Tình trạng",
-    )
-    table = [head]
-    for r in sheet.rows:
-        table.append(
-            (
-                str(r.no),
-                r.handed_from,
-                r.handed_to,
-                _vn(cal, r.handed_at),
-                _vn(cal, r.due_at),
-                _vn(cal, r.closed_at),
-                r.result + (f" ({r.actor})" if r.actor else ""),
-                TIMING_VI[r.timing],
-            )
-        )
-    widths = [max(len(row[i]) for row in table) for i in range(len(head))]
+    table = _table(sheet, cal)
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
     for n, row in enumerate(table):
         out.append(" | ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
         if n == 0:
@@ -299,22 +330,9 @@ def render_markdown(sheet: ControlSheet, calendar: WorkingCalendar | None = None
     cal = calendar or get_calendar()
     out = [f"# {TITLE}", ""]
     out += [f"- **{k}:** {v}" for k, v in _header(sheet, cal)]
-    out += [
-        "",
-        "| TT | Bên giao | Bên nhận | Giao lúc | Hạn xử lý | Hoàn thành | Kết quả | Tình trạng |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for r in sheet.rows:
-        cells = [
-            str(r.no),
-            r.handed_from,
-            r.handed_to,
-            _vn(cal, r.handed_at),
-            _vn(cal, r.due_at),
-            _vn(cal, r.closed_at),
-            r.result + (f" ({r.actor})" if r.actor else ""),
-            TIMING_VI[r.timing],
-        ]
+    head, *lines = _table(sheet, cal)
+    out += ["", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for cells in lines:
         out.append("| " + " | ".join(c.replace("|", "/") for c in cells) + " |")
     return "\n".join(out) + "\n"
 
