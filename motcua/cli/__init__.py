@@ -99,6 +99,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "motcua.cli.paperwork:control_sheet",
         "Process-control sheet of case CODE: one row per hand-off, early/on time/overdue.",
     ),
+    "audit": (
+        "motcua.cli.auditlog:audit",
+        "The hash-chained audit log: verify it, or show its last entries.",
+    ),
     "portal-status": (
         "motcua.cli.paperwork:portal_status_command",
         "National portal status code (1-10) of case CODE.",

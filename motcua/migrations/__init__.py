@@ -27,6 +27,13 @@ from sqlmodel import SQLModel
 HERE = Path(__file__).resolve().parent
 FIRST = "0001"
 LOCK_ID = 0x6D6F7463  # "motc": one advisory lock for every process that migrates
+# The tables revision FIRST creates: what a database made before migrations may hold. Those
+# it lacks are created when it is adopted; later revisions' tables are theirs to create.
+FIRST_TABLES = frozenset({
+    "citizen_submission", "dossier_rating", "dossier_sequence", "issued_document",
+    "notification_outbox", "open_dossier", "published_definition", "register_entry",
+    "rm_decision", "rm_dossier", "rm_stall", "rm_task",
+})  # fmt: skip
 
 
 def every_table() -> MetaData:
@@ -35,6 +42,7 @@ def every_table() -> MetaData:
     import motcua.activities.notifications
     import motcua.activities.register
     import motcua.api.submissions
+    import motcua.audit.log
     import motcua.dossier_codes
     import motcua.open_dossiers
     import motcua.publishing.store
@@ -53,9 +61,9 @@ def config(engine: Engine) -> Config:
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Bring the database to `revision`, adopting one made before migrations."""
     names = set(inspect(engine).get_table_names())
-    ours = set(every_table().tables)
-    if "alembic_version" not in names and names & ours:
-        every_table().create_all(engine, tables=[every_table().tables[n] for n in ours - names])
+    if "alembic_version" not in names and names & FIRST_TABLES:
+        tables = every_table().tables
+        every_table().create_all(engine, tables=[tables[n] for n in FIRST_TABLES - names])
         command.stamp(config(engine), FIRST)
     command.upgrade(config(engine), revision)
 
