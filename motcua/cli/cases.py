@@ -7,6 +7,9 @@ Messages never repeat a dossier's values (they may be personal data).
 
 Temporal's SDK, SQLAlchemy (dossier codes) and the workflow are imported by the functions
 that use them, so a command refused on its arguments answers without loading them.
+
+`decide`, `resume` and `supplement`, once done, and `show`, before it prints, append an
+entry to the audit log (motcua.audit.log) as the OS user, role "cli" (`audited`).
 """
 
 from __future__ import annotations
@@ -166,6 +169,34 @@ def _explain(e: WorkRefused, code: str, address: str) -> str:
     if e.kind == "no_answer":
         return e.message
     return f"refused: {e.message}"  # the case's own words
+
+
+def _os_user() -> str:
+    import getpass
+    import os
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no login name: a container's bare uid
+        return f"uid-{os.getuid()}"
+
+
+def audited(action: str, case: str | None, detail: dict[str, Any]) -> None:
+    """Append the command's `action` to the audit log as the OS user (role "cli"); exit 1
+    saying so when the log cannot be written."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from motcua.audit.log import AuditError, record
+
+    try:
+        record(action, actor=_os_user(), role="cli", case=case, detail=detail)
+    except (SQLAlchemyError, AuditError, OSError, ValueError) as e:
+        click.echo(
+            f"error: the audit log could not record this {action} ({type(e).__name__}); "
+            "check DATABASE_URL, then `motcua audit verify`",
+            err=True,
+        )
+        raise SystemExit(1) from None
 
 
 def _vn(moment: datetime | None) -> str:
@@ -381,6 +412,13 @@ def decide(
         )
 
     _run(go())
+    from motcua.audit.keyed import text_ref
+
+    audited("decide", code, {
+        "step": step, "action": action, "account": actor, "as_role": role, "agency": agency,
+        "comment": text_ref(comment), "form_fields": sorted(_json_object(form, "--form") or {}),
+        "missing": len(missing),
+    })  # fmt: skip
     click.echo(f"{code}: {step} -> {action} (by {actor}, {role} at {agency})")
 
 
@@ -428,6 +466,13 @@ def resume(
         )
 
     _run(go())
+    from motcua.audit.keyed import text_ref
+
+    fields = sorted(_json_object(result, "--result") or {})
+    audited("resume", code, {
+        "step": step, "action": action, "account": actor, "reason": text_ref(reason),
+        "result_fields": fields,
+    })  # fmt: skip
     click.echo(f"{code}: {step} -> {action} (by {actor})")
 
 
@@ -474,6 +519,12 @@ def supplement(
         )
 
     _run(go())
+    from motcua.audit.keyed import pseudonym, text_ref
+
+    fields = sorted(_json_object(documents, "--documents") or {})
+    audited("supplement", code, {
+        "step": step, "citizen": pseudonym(actor), "documents": fields, "note": text_ref(note)
+    })  # fmt: skip
     click.echo(f"{code}: supplement received for {step}; the task is open again")
 
 
@@ -610,6 +661,7 @@ def render(state: CaseState, history: dict[str, Any]) -> list[str]:
 def show(code: str, as_json: bool, address: str | None, namespace: str | None) -> None:
     """Show case CODE: status, open tasks, stalls, decisions and a history summary."""
     state, history = _run(_show(code, _address(address), _namespace(namespace)))
+    audited("view", code, {"format": "json" if as_json else "text"})
     if as_json:
         click.echo(state.model_dump_json(indent=2))
         return

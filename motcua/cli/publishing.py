@@ -7,7 +7,8 @@ definition with errors, a procedure no catalogue file declares, a `version:` not
 latest published. The same content again is not a new version: its version is named and
 the command exits 0. The publisher is the holder of the analyst token given by --token or
 MOTCUA_TOKEN (`motcua token analyst --sub ID`, or the login); with the development issuer,
---actor may stand in for a token, as for `motcua decide`.
+--actor may stand in for a token, as for `motcua decide`. A new version is appended to the
+audit log (motcua.audit.log) as the OS user, role "cli".
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from motcua.cli.cases import (
     _namespace,
     _run,
     _vn,
+    audited,
     fail,
     server_options,
 )
@@ -118,6 +120,10 @@ def publish(procedure: str, token: str | None, actor: str | None) -> None:
         raise SystemExit(1) from None
     v = done.version
     if done.created:
+        audited("publish", None, {
+            "procedure_id": v.procedure_id, "version": v.version, "hash": v.hash,
+            "account": v.published_by,
+        })  # fmt: skip
         click.echo(f"published {v.procedure_id} version {v.version}")
         click.echo(f"  sha256  {v.hash}")
         click.echo(f"  {_by(v)}")

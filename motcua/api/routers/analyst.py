@@ -6,7 +6,8 @@ only analysts publish (`require("analyst")`): a version is recorded with its pub
 the person answerable for its content, and operating the system (admin) is not writing
 procedures. A published version is immutable and named by its content hash; new cases
 start on the latest (motcua.publishing, ADR 0018). Running cases are counted from
-Temporal (motcua.publishing.running says how that scales).
+Temporal (motcua.publishing.running says how that scales). A new version published is
+appended to the audit log (motcua.audit.log).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from motcua.api.analyst_views import (
 )
 from motcua.api.deps import require
 from motcua.api.identity import Principal
+from motcua.audit.log import record
 from motcua.publishing import checking, store
 from motcua.publishing import publish as publishing
 from motcua.publishing import running as counting
@@ -147,6 +149,11 @@ def publish(
         log.info(
             "published %s version %d (%s)",
             published.procedure_id, published.version, published.hash[:12],
+        )  # fmt: skip
+        record(
+            "publish", actor=caller.sub, role=caller.role,
+            detail={"procedure_id": published.procedure_id, "version": published.version,
+                    "hash": published.hash},
         )  # fmt: skip
     else:
         response.status_code = 200

@@ -17,6 +17,10 @@ required: the same citizen and key give the same dossier, 201 the first time and
 
 Refusals of what the citizen sent are in Vietnamese, with `problems`: one per field, a
 stable code and what to do (motcua.api.citizen_refusals).
+
+A supplement received and a document downloaded are appended to the audit log
+(motcua.audit.log), the citizen named by a keyed pseudonym: a download before its bytes
+are sent. A citizen reading their own dossier is not: no one else's data is read.
 """
 
 from __future__ import annotations
@@ -63,6 +67,8 @@ from motcua.api.citizen_views import (
 )
 from motcua.api.deps import TemporalClient, require
 from motcua.api.identity import Principal, case_trust
+from motcua.audit.keyed import text_ref
+from motcua.audit.log import arecord
 from motcua.cases import offering, starting
 from motcua.cases.labels import STATUS_VI
 from motcua.cases.prefill import prefill, receiving_agency
@@ -387,6 +393,10 @@ async def supplement(
         cause = e.cause
         message = cause.message if isinstance(cause, ApplicationError) else str(cause or e)
         raise refusals.supplement_refused(message, cases[case]) from None
+    await arecord(
+        "supplement", actor=caller.sub, role=caller.role, case=case,
+        detail={"step": step_id, "documents": sorted(body.documents), "note": text_ref(body.note)},
+    )  # fmt: skip
     return SupplementOut(
         dossier_code=case, step_id=step_id, message="Đã nhận hồ sơ bổ sung; cán bộ tiếp tục xử lý"
     )
@@ -454,6 +464,8 @@ async def download(
         raise HTTPException(
             409, "văn bản này tạm thời không tải được; Ông/Bà vui lòng liên hệ cơ quan giải quyết"
         ) from None
+    detail = {"document_ref": document_ref}
+    await arecord("download", actor=caller.sub, role=caller.role, case=code, detail=detail)
     pdf = document_ref.endswith(".pdf")
     return Response(
         data,

@@ -3,8 +3,10 @@
 and out (motcua.codec does the work, with the keys of this process).
 
 Decoding shows personal data in plain text, so only staff who may read whole cases call it:
-officer, supervisor, auditor and admin (analysts and citizens are refused with 403). Who is
-calling comes from either
+officer, supervisor, auditor and admin (analysts and citizens are refused with 403), and
+each decode is appended to the audit log (motcua.audit.log) before its plain text is
+sent: who, in which role, how many payloads, which namespace. Who is calling comes from
+either
 - `Authorization: Bearer <token>`: the Temporal CLI (`--codec-auth "Bearer $TOKEN"`), and a
   Web UI that has its own login with the same identity provider and passes its access token
   (the UI's `codec.passAccessToken`, which it only does to an https endpoint); or
@@ -40,6 +42,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from motcua.api.deps import current_principal, require
 from motcua.api.errors import unavailable
 from motcua.api.identity import Principal
+from motcua.audit.log import arecord
 from motcua.codec import (
     CodecKeyError,
     CodecRequestError,
@@ -131,7 +134,13 @@ async def encode(body: PayloadsIn, caller: Decoder, request: Request) -> dict[st
 async def decode(body: PayloadsIn, caller: Decoder, request: Request) -> dict[str, Any]:
     """Officer, supervisor, auditor, admin: decrypt payloads (plain text: personal data)."""
     _audit("decode", caller, request, len(body.payloads))
-    return await _run("decode", body)
+    plain = await _run("decode", body)
+    namespace = (request.headers.get("x-namespace") or "")[:100] or None
+    await arecord(
+        "decode", actor=caller.sub, role=caller.role,
+        detail={"payloads": len(body.payloads), "namespace": namespace},
+    )  # fmt: skip
+    return plain
 
 
 # ---------------------------------------------------------------- the Web UI's login

@@ -8,6 +8,10 @@ does not allow it now) or 422 (the request is wrong), with the case's own messag
 
 The inbox is read from the read model (motcua.readmodel, ADR 0014); the stalled list and
 overdue work from Temporal's visibility and the cases' state (motcua.worklists, ADR 0016).
+
+Every decision, assignment and resume that took effect is appended to the audit log
+(motcua.audit.log) with the caller's account and role; comments and reasons only by length
+and keyed digest (they may name people), form fields by name.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ from temporalio.service import RPCError
 from motcua import db
 from motcua.api.deps import TemporalClient, require
 from motcua.api.identity import Principal
+from motcua.audit.keyed import text_ref
+from motcua.audit.log import arecord
 from motcua.readmodel import inbox as read_inbox
 from motcua.workflows.contracts import Decision, OpenTask, ResumeAction
 from motcua.worklists import overdue, stalls, tasks
@@ -130,7 +136,7 @@ async def decide(
 ) -> Decision:  # fmt: skip
     """Decide an open task of the caller's agency in one of the caller's roles (403
     otherwise, before anything reaches the case)."""
-    return await _answer(
+    decision = await _answer(
         tasks.decide(
             client,
             code,
@@ -145,6 +151,12 @@ async def decide(
             token=_token(request),
         )
     )
+    await arecord(
+        "decide", actor=caller.sub, role=caller.role, case=code,
+        detail={"step": step, "action": body.action, "comment": text_ref(body.comment),
+                "form_fields": sorted(body.form), "missing": len(body.missing)},
+    )  # fmt: skip
+    return decision
 
 
 # ---------------------------------------------------------------- stalled cases
@@ -181,7 +193,7 @@ async def resume(
     code: Code, body: ResumeBody, caller: Staff, client: TemporalClient, request: Request
 ) -> stalls.ResumeOutcome:
     """Resume one stalled step of a case the caller's agency received."""
-    return await _answer(
+    outcome = await _answer(
         stalls.resume(
             client,
             code,
@@ -194,6 +206,26 @@ async def resume(
             token=_token(request),
         )
     )
+    await _resumed(caller, [outcome], body.action, body.reason, body.result)
+    return outcome
+
+
+async def _resumed(
+    caller: Principal,
+    outcomes: list[stalls.ResumeOutcome],
+    action: ResumeAction,
+    reason: str,
+    result: dict[str, Any] | None,
+    **more: Any,
+) -> None:
+    """One audit entry per step resumed (a skipped or refused one changed nothing)."""
+    for o in outcomes:
+        if o.outcome == "resumed":
+            await arecord(
+                "resume", actor=caller.sub, role=caller.role, case=o.dossier_code,
+                detail={"step": o.step_id, "action": action, "reason": text_ref(reason),
+                        "result_fields": sorted(result or {}), **more},
+            )  # fmt: skip
 
 
 class BulkResumeBody(BaseModel):
@@ -216,7 +248,7 @@ async def resume_all(
     """Resume every step stalled on one activity in the cases the caller's agency received
     (after a registry outage, say), one reason on each; safe to repeat: a case already
     resumed is skipped."""
-    return await _answer(
+    done = await _answer(
         stalls.resume_all(
             client,
             agency=_agency(caller),
@@ -229,6 +261,10 @@ async def resume_all(
             dry_run=body.dry_run,
         )
     )
+    await _resumed(
+        caller, done.outcomes, body.action, body.reason, body.result, activity=body.activity
+    )
+    return done
 
 
 # ---------------------------------------------------------------- supervision
@@ -260,7 +296,7 @@ async def assign(
 ) -> OpenTask:  # fmt: skip
     """Assign (or reassign) an open task of the supervisor's agency to one officer: from
     then on only that officer decides it. Sent to the case as its `assign` Update."""
-    return await _answer(
+    task = await _answer(
         tasks.assign(
             client,
             code,
@@ -272,3 +308,8 @@ async def assign(
             token=_token(request),
         )
     )
+    await arecord(
+        "assign", actor=caller.sub, role=caller.role, case=code,
+        detail={"step": step, "officer": body.officer, "reason": text_ref(body.reason)},
+    )  # fmt: skip
+    return task
