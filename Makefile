@@ -70,6 +70,7 @@ bench: venv sysdeps
 	$(BIN)/python bench/engine_vs_twin.py $(BENCH_ARGS)
 	$(BIN)/python bench/api_submit.py
 	$(BIN)/python bench/inbox_query.py
+	$(BIN)/python bench/audit_append.py
 	$(BIN)/python bench/sandbox_lookup.py
 	$(BIN)/python bench/sign_certificate.py --runs 10
 
