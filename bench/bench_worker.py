@@ -38,6 +38,7 @@ from motcua.activities.heartbeat import HeartbeatInterceptor  # noqa: E402
 from motcua.activities.registry import catalogue  # noqa: E402
 from motcua.temporal import data_converter  # noqa: E402
 from motcua.worker import build_worker, workflow_runner  # noqa: E402
+from motcua.workflows.archiving import CaseArchiveWorkflow  # noqa: E402
 from motcua.workflows.procedure import ProcedureWorkflow  # noqa: E402
 
 
@@ -52,7 +53,7 @@ def make_worker(
         return Worker(
             client,
             task_queue=queue,
-            workflows=[ProcedureWorkflow],
+            workflows=[ProcedureWorkflow, CaseArchiveWorkflow],
             workflow_runner=workflow_runner(),
             activities=[spec.fn for spec in catalogue(stubs).values()],
             interceptors=[HeartbeatInterceptor()],

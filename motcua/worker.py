@@ -21,8 +21,10 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from motcua.activities.heartbeat import HeartbeatInterceptor
 from motcua.activities.registry import catalogue
+from motcua.audit.archive import ArchiveWaiter
 from motcua.settings import get_settings
 from motcua.temporal import connect
+from motcua.workflows.archiving import CaseArchiveWorkflow
 from motcua.workflows.procedure import ProcedureWorkflow
 
 # Imported once per worker instead of once per cached case (ADR 0011). Jinja2 compiles
@@ -46,16 +48,38 @@ def workflow_runner() -> SandboxedWorkflowRunner:
 
 
 def build_worker(
-    client: Client, *, task_queue: str | None = None, extra: list[Callable[..., Any]] | None = None
+    client: Client,
+    *,
+    task_queue: str | None = None,
+    extra: list[Callable[..., Any]] | None = None,
+    short_lived: bool = False,
 ) -> Worker:
-    return Worker(
-        client,
+    """The worker. `short_lived`: a worker on a task queue of its own, stopped once its
+    cases are done (a test, `motcua simulate`), that first finishes their archiving."""
+    waiter = ArchiveWaiter() if short_lived else None
+    options: dict[str, Any] = dict(
         task_queue=task_queue or get_settings().task_queue,
-        workflows=[ProcedureWorkflow],
+        workflows=[ProcedureWorkflow, CaseArchiveWorkflow],
         workflow_runner=workflow_runner(),
-        activities=[spec.fn for spec in catalogue(extra).values()],
+        activities=[
+            spec.fn
+            for spec in catalogue(
+                [*(extra or []), *([waiter.activity()] if waiter else [])]
+            ).values()
+        ],
         interceptors=[HeartbeatInterceptor()],
     )
+    return ShortLivedWorker(client, waiter, **options) if waiter else Worker(client, **options)
+
+
+class ShortLivedWorker(Worker):
+    def __init__(self, client: Client, waiter: ArchiveWaiter, **options: Any) -> None:
+        super().__init__(client, **options)
+        self.waiter = waiter
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.waiter.settled(self.client)
+        await super().__aexit__(*exc)
 
 
 log = logging.getLogger("motcua.worker")

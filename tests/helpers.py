@@ -58,7 +58,9 @@ def new_worker(client: Client, extra: list[Callable[..., Any]] | None = None) ->
     """A worker on its own task queue with the engine's test activities (and `extra`,
     which may replace a product activity of the same name)."""
     activities = [*engine_activities.ACTIVITIES, *(extra or [])]
-    return build_worker(client, task_queue=f"test-{uuid.uuid4()}", extra=activities)
+    return build_worker(
+        client, task_queue=f"test-{uuid.uuid4()}", extra=activities, short_lived=True
+    )
 
 
 async def start_case(

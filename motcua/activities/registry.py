@@ -27,6 +27,7 @@ from motcua.activities import (
 )
 from motcua.activities.base import IMPLICIT_FIELDS
 from motcua.activities.signatures import Argument
+from motcua.audit import archive
 from motcua.readmodel import projection
 
 
@@ -67,13 +68,14 @@ def catalogue(extra: list[Callable[..., Any]] | None = None) -> dict[str, Activi
     """Name -> spec for every product activity, plus `extra` (tests register their own)."""
     fns = [*calendar.ACTIVITIES, *definitions.ACTIVITIES, *documents.ACTIVITIES]
     fns += notifications.ACTIVITIES
-    fns += [*register.ACTIVITIES, *registries.ACTIVITIES, *projection.ACTIVITIES, *(extra or [])]
+    fns += [*register.ACTIVITIES, *registries.ACTIVITIES, *projection.ACTIVITIES]
+    fns += [*archive.ACTIVITIES, *(extra or [])]
     return {s.name: s for s in map(_spec, fns)}
 
 
 # Activities the engine calls itself, never a definition: `call:` refuses them, and the
 # catalogue people read (`motcua activities`) leaves them out.
-INTERNAL = frozenset({"definitions.fetch", "readmodel.project"})
+INTERNAL = frozenset({"definitions.fetch", "readmodel.project", "archive.start", "archive.write_case"})
 
 
 def callable_by_definitions() -> dict[str, ActivitySpec]:

@@ -376,7 +376,8 @@ class _Run:
         )
         for step in s.steps[:leading]:
             await self.faults(step.spec)
-        worker = build_worker(self.client, task_queue=f"simulate-{uuid.uuid4().hex[:12]}")
+        queue = f"simulate-{uuid.uuid4().hex[:12]}"
+        worker = build_worker(self.client, task_queue=queue, short_lived=True)
         async with worker:
             handle = await self.start_case(worker.task_queue)
             try:

@@ -21,6 +21,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflow
 with workflow.unsafe.imports_passed_through():
     from motcua.activities.profiles import profile_for
     from motcua.workflows import tokens
+    from motcua.workflows.archiving import ARCHIVE_START_ACTIVITY, ArchiveInput
     from motcua.workflows.case_book import CaseBook, CaseEnded, refuse
     from motcua.workflows.contracts import (
         AssignInput,
@@ -78,6 +79,7 @@ INPUT_CHECK_PATCH = "input-checked-in-case"  # a dossier that fails the input sc
 ENGINE_GENERATION = "engine-generation-2026-12"
 RESULT_DEFAULTS_PATCH = "provided-result-defaults"  # a typed result gets its fields' defaults
 READ_MODEL_PATCH = "projected-to-read-model"  # the case writes its state to the read model
+ARCHIVE_PATCH = "archived-when-closed"  # the closing case starts its archiving (ADR 0021)
 PROJECT_ACTIVITY = "readmodel.project"  # a local activity (motcua.readmodel.projection)
 
 
@@ -170,6 +172,7 @@ class ProcedureWorkflow:
                 result = self.book.finish(CaseStatus.completed)
                 await self._reports_sent()
                 await self._read_model_caught_up()
+                await self._archived()
                 return result
             result = await self._end(end)
         finally:
@@ -179,6 +182,7 @@ class ProcedureWorkflow:
                 self.apology.cancel()
         await self._reports_sent()
         await self._read_model_caught_up()
+        await self._archived()
         if cancelled:
             raise asyncio.CancelledError(CANCELLED_REASON)
         return result
@@ -230,6 +234,23 @@ class ProcedureWorkflow:
             await workflow.wait_condition(
                 lambda: not self.projecting and not self.book.has_unprojected_changes
             )
+
+    async def _archived(self) -> None:
+        """As its last act, the case starts its archiving: a workflow of its own that writes
+        the case's full history once the case has closed (motcua.workflows.archiving). If
+        that cannot be started, the case closes anyway; `motcua archive` archives it later."""
+        if not workflow.patched(ARCHIVE_PATCH):
+            return
+        case = ArchiveInput(dossier_code=self.start.dossier_code, run_id=workflow.info().run_id)
+        try:
+            await workflow.execute_local_activity(
+                ARCHIVE_START_ACTIVITY,
+                case,
+                start_to_close_timeout=timedelta(seconds=10),
+                schedule_to_close_timeout=timedelta(minutes=1),
+            )
+        except ActivityError as e:
+            workflow.logger.warning("archiving not started: %s", e.cause or e)
 
     async def _run_body(self) -> CaseEnded | None:
         """The procedure itself: its deadline, the apology beside it, prefill and steps.
@@ -322,6 +343,7 @@ class ProcedureWorkflow:
             self.book.finish(CaseStatus.failed)
             await self._reports_sent()
             await self._read_model_caught_up()
+            await self._archived()
             raise ApplicationError(end.reason, type=end.code, non_retryable=True) from None
         return self.book.finish(end.status)
 
