@@ -39,8 +39,8 @@ HERE = Path(__file__).resolve().parent
 # in language v2 (one-stop paperwork written in by the compiler; members keep quiet by
 # `case.member`), and a typed result gets the defaults its fields declare; v9: each case
 # projects its state to the read model (a local activity per change), and a supervisor
-# assigns a task.
-GENERATION = "v9"
+# assigns a task; v10: a closing case starts its archiving (archive.start).
+GENERATION = "v10"
 
 
 async def save(client: Client, handle: WorkflowHandle, name: str) -> WorkflowHistory:
