@@ -75,6 +75,9 @@ class CertInfo:
     sha256_fingerprint: str
     not_after: datetime
 
+# Certificates of the service itself, not of an agency: the archive signs evidence bundles.
+SERVICES: dict[str, str] = {"archive": "Kho lưu trữ hồ sơ điện tử một cửa"}
+
 
 def pki_dir() -> Path:
     return get_settings().data_dir / "pki"
@@ -99,7 +102,7 @@ def agency_paths(sign_as: str) -> tuple[Path, Path]:
 
 def organisation_name(sign_as: str) -> str:
     """The Vietnamese organisation name written into `sign_as`'s certificate."""
-    return AGENCIES.get(sign_as, GENERIC_AGENCY)
+    return AGENCIES.get(sign_as) or SERVICES.get(sign_as, GENERIC_AGENCY)
 
 
 # ---------------------------------------------------------------- files

@@ -98,6 +98,7 @@ def _eager() -> click.Group:
     """The group as it was before commands were lazy: every command imported and added."""
     from motcua.cli import (
         activities,
+        auditing,
         auditlog,
         cases,
         graph,
@@ -121,6 +122,8 @@ def _eager() -> click.Group:
     for command in [*cases.COMMANDS, *worklists.COMMANDS, *simulate.COMMANDS, *paperwork.COMMANDS]:
         group.add_command(command)
     for command in [*publishing.COMMANDS, *readmodel.COMMANDS, *auditlog.COMMANDS]:
+        group.add_command(command)
+    for command in auditing.COMMANDS:
         group.add_command(command)
     return group
 

@@ -75,7 +75,9 @@ def catalogue(extra: list[Callable[..., Any]] | None = None) -> dict[str, Activi
 
 # Activities the engine calls itself, never a definition: `call:` refuses them, and the
 # catalogue people read (`motcua activities`) leaves them out.
-INTERNAL = frozenset({"definitions.fetch", "readmodel.project", "archive.start", "archive.write_case"})
+INTERNAL = frozenset(
+    {"definitions.fetch", "readmodel.project", "archive.start", "archive.write_case"}
+)
 
 
 def callable_by_definitions() -> dict[str, ActivitySpec]:

@@ -250,15 +250,14 @@ class Verification:
     error: str | None = None
 
 
-def _validation_context() -> ValidationContext:
-    _, ca_path = pki.ensure_ca()
-    return ValidationContext(
-        trust_roots=[load_cert_from_pemder(str(ca_path))], allow_fetching=False
-    )
+def _validation_context(ca_path: Path | None = None) -> ValidationContext:
+    root = ca_path or pki.ensure_ca()[1]
+    return ValidationContext(trust_roots=[load_cert_from_pemder(str(root))], allow_fetching=False)
 
 
-def verify(pdf: bytes) -> Verification:
-    """The verdict on the last signature of `pdf` against the development CA."""
+def verify(pdf: bytes, ca_path: Path | None = None) -> Verification:
+    """The verdict on the last signature of `pdf` against the CA at `ca_path` (default: the
+    development CA)."""
     try:
         reader = PdfFileReader(BytesIO(pdf), strict=False)
         sigs = reader.embedded_signatures
@@ -270,7 +269,7 @@ def verify(pdf: bytes) -> Verification:
     try:
         status = _run(
             lambda: async_validate_pdf_signature(
-                sig, signer_validation_context=_validation_context()
+                sig, signer_validation_context=_validation_context(ca_path)
             )
         )
     except Exception as err:  # noqa: BLE001 - a mangled signature is an invalid one

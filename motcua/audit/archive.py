@@ -22,6 +22,7 @@ import contextlib
 import hashlib
 import json
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
@@ -110,8 +111,17 @@ async def archive_case(
     return record, True
 
 
-async def write(history: WorkflowHistory, store: ArchiveStore) -> ArchiveRecord:
-    """Write the archive entry of a closed case's `history` (idempotent)."""
+@dataclass(frozen=True)
+class CaseFiles:
+    """A case's archive entry before it is stored: its record and the bytes it names."""
+
+    record: ArchiveRecord
+    history: bytes
+    definition: bytes
+
+
+async def case_files(history: WorkflowHistory) -> CaseFiles:
+    """The archive entry of a case's `history` (read and decoded, nothing written)."""
     facts = await read_facts(history)
     start = facts.start
     if start.procedure is not None:
@@ -141,10 +151,21 @@ async def write(history: WorkflowHistory, store: ArchiveStore) -> ArchiveRecord:
         decisions=facts.decisions,
         members=facts.members,
     )
-    store.put(record.history.key, history_bytes)
-    store.put(record.definition.key, definition_bytes)
-    store.put(f"{base}/record.json", record.model_dump_json(indent=2).encode())
+    return CaseFiles(record, history_bytes, definition_bytes)
+
+
+async def write(history: WorkflowHistory, store: ArchiveStore) -> ArchiveRecord:
+    """Write the archive entry of a closed case's `history` (idempotent)."""
+    files = await case_files(history)
+    record = files.record
+    store.put(record.history.key, files.history)
+    store.put(record.definition.key, files.definition)
+    store.put(f"{folder(record.dossier_code, record.run_id)}/record.json", record_bytes(record))
     return record
+
+
+def record_bytes(record: ArchiveRecord) -> bytes:
+    return record.model_dump_json(indent=2).encode()
 
 
 # ---------------------------------------------------------------- reading

@@ -99,6 +99,28 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "motcua.cli.paperwork:control_sheet",
         "Process-control sheet of case CODE: one row per hand-off, early/on time/overdue.",
     ),
+    "replay": (
+        "motcua.cli.auditing:replay",
+        "Replay case CODE (or --file F, or --all) with today's workflow code.",
+    ),
+    "timeline": (
+        "motcua.cli.auditing:timeline",
+        "The timeline of case CODE: steps, registry calls, decisions, documents, members.",
+    ),
+    "archive": (
+        "motcua.cli.auditing:archive_command",
+        "Archive closed case CODE (or --all closed cases) now; already archived ones are kept.",
+    ),
+    "export": (
+        "motcua.cli.auditing:export",
+        "Write the evidence bundle of case CODE: histories, definitions, timeline, signed "
+        "documents and a signed manifest of hashes.",
+    ),
+    "verify": (
+        "motcua.cli.auditing:verify",
+        "Check evidence BUNDLE offline: hashes, signatures and their chain, and that every "
+        "history replays.",
+    ),
     "audit": (
         "motcua.cli.auditlog:audit",
         "The hash-chained audit log: verify it, or show its last entries.",
