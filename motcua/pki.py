@@ -75,6 +75,7 @@ class CertInfo:
     sha256_fingerprint: str
     not_after: datetime
 
+
 # Certificates of the service itself, not of an agency: the archive signs evidence bundles.
 SERVICES: dict[str, str] = {"archive": "Kho lưu trữ hồ sơ điện tử một cửa"}
 
