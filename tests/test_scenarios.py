@@ -16,6 +16,8 @@ import pytest
 import pytest_asyncio
 from click.testing import CliRunner
 
+from motcua.audit import archive
+from motcua.audit.replay import replay
 from motcua.cli.simulate import COMMANDS, describe
 from motcua.simulate import ScenarioError, load_scenario
 from motcua.simulate.runner import SharedRun, scenario_files
@@ -38,6 +40,19 @@ async def scenario_run(mail_sink: Path) -> AsyncIterator[SharedRun]:
 async def test_scenario(path: Path, scenario_run: SharedRun) -> None:
     report = await scenario_run.run(path)
     assert report.passed, f"{path.relative_to(ROOT)}:\n{report.failure_text()}"
+    assert report.dossier_code is not None
+    await archived_cases_replay(report.dossier_code)
+
+
+async def archived_cases_replay(code: str) -> None:
+    """The case closed, archived itself (members too) and its archived history replays
+    with today's code: freshly archived cases of every procedure, not only golden ones."""
+    record = archive.latest(code)
+    assert record is not None, f"case {code} closed but was not archived"
+    replayed = await replay(archive.read_history(record), "archive")
+    assert replayed.outcome == "deterministic", replayed.line()
+    for member in record.members:
+        await archived_cases_replay(member.dossier_code)
 
 
 def test_demo_scenarios_exist() -> None:
