@@ -22,6 +22,7 @@ from motcua.cli.cases import (
     _run,
     _status,
     _vn,
+    audited,
     fail,
     server_options,
 )
@@ -227,6 +228,15 @@ def resume_all(
             fail(e.message)
 
     done = _run(go())
+    from motcua.audit.keyed import text_ref
+
+    fields = sorted(_json_object(result, "--result") or {})
+    for o in done.outcomes:  # one audit entry per step resumed, as the API writes them
+        if o.outcome == "resumed":
+            audited("resume", o.dossier_code, {
+                "step": o.step_id, "action": action, "account": actor, "bulk": True,
+                "reason": text_ref(reason), "result_fields": fields,
+            })  # fmt: skip
     click.echo("\n".join(_outcome_lines(done)))
     if any(o.outcome == "refused" for o in done.outcomes) or done.unanswered:
         raise SystemExit(1)
