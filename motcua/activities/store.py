@@ -14,12 +14,11 @@ reads, so a corrupted file is reported rather than served.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+from motcua.files import write_atomic
 from motcua.settings import get_settings
 
 REF = re.compile(r"^(?P<digest>[0-9a-f]{64})(?P<suffix>\.[a-z0-9]{1,10})?$")
@@ -73,17 +72,7 @@ class LocalResultStore:
         target = self.path(ref)
         if target.is_file() and target.stat().st_size == len(data):
             return ref
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=target.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomic(target, data)
         return ref
 
     def get(self, ref: str) -> bytes:

@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+from motcua.files import write_atomic
 from motcua.settings import get_settings
 
 # A key: path segments of letters, digits and . _ - ~ (dossier codes, run ids, file names).
@@ -71,17 +71,7 @@ class DirectoryArchive:
             if target.read_bytes() == data:
                 return False
             raise ArchiveError(f"archive entry {key} already holds other content; not rewritten")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=target.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomic(target, data)
         return True
 
     def get(self, key: str) -> bytes | None:
