@@ -54,7 +54,7 @@ def test_a_dev_login_token_says_who_is_calling(data_dir: Path) -> None:
     token = client.post("/auth/dev-login", json=body).json()["access_token"]
     me = client.get("/auth/me", headers=bearer(token)).json()
     assert me == {"sub": "cb01", "role": "officer", "agency": "UBND-00070",
-                  "officer_roles": ["civil_status_officer"]}  # fmt: skip
+                  "officer_roles": ["civil_status_officer"], "permissions": []}  # fmt: skip
     assert (data_dir / "identity" / "dev-signing-key.pem").stat().st_mode & 0o077 == 0
 
 

@@ -2,7 +2,10 @@
 
 A token's claims: `sub` (a citizen's personal id, or a staff account), `role` (one of
 ROLES), and for staff `agency` (e.g. UBND-00070) and `officer_roles` (the task roles they
-may decide, e.g. civil_status_officer); `iss`, `aud`, `iat`, `exp` as usual.
+may decide, e.g. civil_status_officer); `permissions`, a list of what the caller may do
+beyond their role (PERMISSIONS: `personal_data`, to read personal data unmasked in
+auditors' timelines and evidence; names this service does not know are ignored, so a
+provider may carry others'); `iss`, `aud`, `iat`, `exp` as usual.
 
 Verification trusts one issuer, configured without code changes:
 - `MOTCUA_JWT_ISSUER` (default `motcua-dev`) and `MOTCUA_JWT_AUDIENCE` (default `motcua`);
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -40,6 +44,11 @@ AGENCY_ROLES = frozenset({"officer", "supervisor"})  # they act within one agenc
 DEV_ISSUER = "motcua-dev"
 ALGORITHMS = ["ES256", "RS256", "EdDSA"]
 DEFAULT_TTL = 8 * 3600  # a working day
+# What a token may grant beyond its role: `personal_data`, to read personal data unmasked
+# (auditors' timelines and evidence bundles; motcua.audit.masking).
+Permission = Literal["personal_data"]
+PERMISSIONS: tuple[str, ...] = get_args(Permission)
+PERSONAL_DATA: Permission = "personal_data"
 
 
 class IdentityError(Exception):
@@ -54,10 +63,14 @@ class Principal:
     role: str
     agency: str | None = None
     officer_roles: tuple[str, ...] = ()
+    permissions: tuple[str, ...] = ()  # known ones only (PERMISSIONS)
 
     @property
     def is_staff(self) -> bool:
         return self.role in STAFF
+
+    def may(self, permission: str) -> bool:
+        return permission in self.permissions
 
 
 @dataclass(frozen=True)
@@ -129,6 +142,7 @@ def issue_token(
     *,
     agency: str | None = None,
     officer_roles: tuple[str, ...] | list[str] = (),
+    permissions: Sequence[str] = (),
     ttl: int = DEFAULT_TTL,
 ) -> str:
     """A token from the development issuer (refused when an external issuer is trusted)."""
@@ -139,6 +153,11 @@ def issue_token(
         raise IdentityError(f"unknown role {role!r}; roles: {', '.join(ROLES)}")
     if role in AGENCY_ROLES and not agency:
         raise IdentityError(f"a {role} token needs an agency (e.g. UBND-00070)")
+    for permission in permissions:
+        if permission not in PERMISSIONS:
+            raise IdentityError(
+                f"unknown permission {permission!r}; permissions: {', '.join(PERMISSIONS)}"
+            )
     now = int(time.time())
     claims: dict[str, Any] = {
         "iss": t.issuer, "aud": t.audience, "sub": sub, "role": role, "iat": now, "exp": now + ttl,
@@ -147,6 +166,8 @@ def issue_token(
         claims["agency"] = agency
     if officer_roles:
         claims["officer_roles"] = list(officer_roles)
+    if permissions:
+        claims["permissions"] = sorted(set(permissions))
     return jwt.encode(claims, dev_private_key(), algorithm="ES256", headers={"kid": "dev"})
 
 
@@ -197,12 +218,16 @@ def verify_token(token: str) -> Principal:
     officer_roles = claims.get("officer_roles") or []
     if not isinstance(officer_roles, list) or not all(isinstance(r, str) for r in officer_roles):
         raise IdentityError("the token's officer_roles must be a list of role names")
+    permissions = claims.get("permissions", [])
+    if not isinstance(permissions, list) or not all(isinstance(p, str) for p in permissions):
+        raise IdentityError("the token's permissions must be a list of names (e.g. personal_data)")
     agency = claims.get("agency")
     return Principal(
         sub=str(claims["sub"]),
         role=role,
         agency=agency if isinstance(agency, str) else None,
         officer_roles=tuple(officer_roles),
+        permissions=tuple(p for p in PERMISSIONS if p in permissions),
     )
 
 

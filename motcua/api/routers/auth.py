@@ -15,7 +15,7 @@ from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, Field
 
 from motcua.api.deps import Caller
-from motcua.api.identity import IdentityError, Role, dev_jwks, issue_token, trust
+from motcua.api.identity import IdentityError, Permission, Role, dev_jwks, issue_token, trust
 
 router = APIRouter(tags=["identity"])
 
@@ -29,6 +29,9 @@ class DevLogin(BaseModel):
     role: Role
     agency: str | None = Field(None, max_length=32)
     officer_roles: list[str] = Field(default_factory=list, max_length=20)
+    permissions: list[Permission] = Field(
+        default_factory=list, max_length=5, description="Beyond the role: personal_data"
+    )
 
 
 class TokenOut(BaseModel):
@@ -41,6 +44,7 @@ class Me(BaseModel):
     role: str
     agency: str | None
     officer_roles: list[str]
+    permissions: list[str]
 
 
 @router.post("/auth/dev-login", response_model=TokenOut)
@@ -50,8 +54,9 @@ def dev_login(body: DevLogin) -> TokenOut:
         raise HTTPException(404, "no development login here: log in with the identity provider")
     try:
         token = issue_token(
-            body.sub, body.role, agency=body.agency, officer_roles=body.officer_roles
-        )
+            body.sub, body.role, agency=body.agency, officer_roles=body.officer_roles,
+            permissions=body.permissions,
+        )  # fmt: skip
     except IdentityError as e:
         raise HTTPException(422, str(e)) from None
     return TokenOut(access_token=token)
@@ -70,5 +75,5 @@ def me(caller: Caller) -> Me:
     """Who the token says the caller is."""
     return Me(
         sub=caller.sub, role=caller.role, agency=caller.agency,
-        officer_roles=list(caller.officer_roles),
+        officer_roles=list(caller.officer_roles), permissions=list(caller.permissions),
     )  # fmt: skip
