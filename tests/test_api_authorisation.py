@@ -37,6 +37,7 @@ SUPERVISOR = frozenset({"supervisor"})
 READERS = frozenset({"analyst", "admin"})  # of definitions
 ANALYST = frozenset({"analyst"})  # publishes: answerable for the content
 DECODERS = frozenset({"officer", "supervisor", "auditor", "admin"})  # plain-text payloads
+AUDITORS = frozenset({"auditor", "admin"})
 ANYONE_LOGGED_IN = frozenset(ROLES)
 
 RULES: dict[str, frozenset[str]] = {
@@ -70,6 +71,11 @@ RULES: dict[str, frozenset[str]] = {
     "POST /cases/{code}/tasks/{step}/assign": SUPERVISOR,
     # the programme's measures: a supervisor's own agency, auditors and admins any
     "GET /programme/measures": frozenset({"supervisor", "auditor", "admin"}),
+    # auditors: any case's timeline, replay and evidence; the audit log's chain
+    "GET /audit/cases/{code}/timeline": AUDITORS,
+    "POST /audit/cases/{code}/replay": AUDITORS,
+    "GET /audit/cases/{code}/evidence": AUDITORS,
+    "GET /audit/log/verify": AUDITORS,
     # analysts: definitions
     "POST /definitions/validate": READERS,
     "POST /definitions/publish": ANALYST,

@@ -16,7 +16,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from motcua.api import errors, observability
-from motcua.api.routers import auth, citizen, codec, programme, public, verify
+from motcua.api.routers import auditor, auth, citizen, codec, programme, public, verify
 from motcua.api.routers.analyst import router as analyst_router
 from motcua.api.routers.officer import router as officer_router
 
@@ -52,6 +52,7 @@ def create_app(*, connect_temporal: bool = True) -> FastAPI:
     app.include_router(citizen.router)
     app.include_router(analyst_router)
     app.include_router(programme.router)
+    app.include_router(auditor.router)
     app.include_router(verify.router)
     app.include_router(codec.router)
     app.include_router(observability.router)
