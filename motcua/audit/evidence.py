@@ -17,6 +17,7 @@ of each event (its canonical JSON), so a changed event is named, not only its fi
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import io
@@ -35,6 +36,7 @@ from motcua.activities.store import get_store
 from motcua.audit import archive
 from motcua.audit.replay import load_history
 from motcua.audit.timeline import build_timeline, render_text
+from motcua.files import write_atomic
 
 FORMAT = "motcua-evidence/1"
 SIGNER = "archive"  # the certificate that signs bundles: pki agencies/archive.pem
@@ -104,7 +106,7 @@ async def export_case(
         store = get_store()
         for doc in files.record.documents:
             name = f"documents/{files.record.dossier_code}/{doc.verification_code}.pdf"
-            bundle.add(name, store.get(doc.document_ref))
+            bundle.add(name, await asyncio.to_thread(store.get, doc.document_ref))
     bundle.add("timeline.json", timeline.model_dump_json(indent=2).encode())
     bundle.add("timeline.txt", render_text(timeline).encode())
     head = {
@@ -114,18 +116,22 @@ async def export_case(
         "personal_data": personal_data,
     }
     manifest = bundle.manifest(head, histories)
+    await asyncio.to_thread(_sign_and_write, out, manifest, bundle.files)
+    parsed: dict[str, Any] = json.loads(manifest)
+    return parsed
+
+
+def _sign_and_write(out: Path, manifest: bytes, files: dict[str, bytes]) -> None:
+    """Sign the manifest with the archive's certificate and write the zip (blocking)."""
     key_path, cert_path = pki.ensure_agency(SIGNER)
     key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
     assert isinstance(key, rsa.RSAPrivateKey)
     signature = key.sign(manifest, padding.PKCS1v15(), hashes.SHA256())
-    out.parent.mkdir(parents=True, exist_ok=True)
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as z:
         z.writestr(MANIFEST, manifest)
         z.writestr(SIGNATURE, base64.b64encode(signature) + b"\n")
         z.writestr(SIGNER_CERT, cert_path.read_bytes())
-        for name, data in sorted(bundle.files.items()):
+        for name, data in sorted(files.items()):
             z.writestr(name, data)
-    out.write_bytes(buffer.getvalue())
-    parsed: dict[str, Any] = json.loads(manifest)
-    return parsed
+    write_atomic(out, buffer.getvalue())

@@ -19,6 +19,7 @@ archive (motcua.audit.archive); or a file written by `temporal workflow show --o
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import time
@@ -113,11 +114,11 @@ async def load_history(client: Client | None, code: str) -> tuple[WorkflowHistor
         except RPCError as e:
             if e.status != RPCStatusCode.NOT_FOUND:
                 raise
-    record = archive.latest(code)
+    record = await asyncio.to_thread(archive.latest, code)  # file reads: off the event loop
     if record is None:
         where = "Temporal (namespace) nor the archive" if client else "the archive"
         raise HistoryNotFound(f"case {code}: neither {where} has it; check the dossier code")
-    return archive.read_history(record), "archive"
+    return await asyncio.to_thread(archive.read_history, record), "archive"
 
 
 def history_from_file(path: Path, workflow_id: str | None = None) -> WorkflowHistory:
