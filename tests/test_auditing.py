@@ -9,10 +9,9 @@ import hashlib
 import json
 import os
 import subprocess
-import uuid
 import zipfile
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,16 +26,14 @@ from temporalio.testing import WorkflowEnvironment
 from motcua.audit import archive, log
 from motcua.audit.replay import history_from_file, load_history, replay
 from motcua.cli import main
-from motcua.workflows.contracts import CaseStatus, DecideInput
-from motcua.workflows.dsl.compile import load_bundle
 from motcua.workflows.procedure import ProcedureWorkflow
+from tests.birth_bundle import MEMBERS, run_birth_bundle
 from tests.conftest import BIN
-from tests.helpers import ROOT, new_worker, start_case, state_when
+from tests.helpers import ROOT, new_worker
 from tests.sandbox_server import sandbox_fixture
-from tests.test_api_end_to_end import OFFICERS, mother_and_agencies
+from tests.test_api_end_to_end import OFFICERS
 
 sandbox = sandbox_fixture()
-MEMBERS = ("birth", "residence", "insurance")
 
 
 @pytest.fixture(scope="module")
@@ -54,39 +51,11 @@ def registries(sandbox: str) -> Iterator[None]:
 @pytest_asyncio.fixture(scope="module")
 async def bundle(local_env: WorkflowEnvironment, sandbox: str, registries: None) -> str:
     """A birth bundle approved by the three agencies, closed and archived: its code."""
-    client = local_env.client
-    mother, agencies = await mother_and_agencies(sandbox)
-    bundle_def, member_defs = load_bundle(ROOT / "procedure_defs/bundles/birth_bundle.yaml")
-    day = datetime.now(UTC) + timedelta(hours=7)
-    code = f"UBND-{mother['commune_code']}-{day:%y%m%d}-{uuid.uuid4().int % 10**8:08d}"
-    dossier = {
-        "mother_pid": mother["mother_pid"],
-        "birth_certificate_no": mother["certificate_no"],
-        "commune_code": mother["commune_code"],
-        "child_name": "Vũ Minh Khang",
-        "primary_care_facility": "Trạm Y tế xã",
-        "head_consent": True,
-    }
-    async with new_worker(client) as worker:  # it finishes the cases' archiving on exit
-        handle = await start_case(
-            client, worker, bundle_def, dossier, members=member_defs, code=code
+    async with new_worker(local_env.client) as worker:  # it finishes the archiving on exit
+        run = await run_birth_bundle(
+            local_env.client, worker, sandbox, comment="Hồ sơ của chị đầy đủ"
         )
-        for step in MEMBERS:
-            _, actor, role = OFFICERS[step]
-            member = client.get_workflow_handle(f"{code}.{step}")
-            await state_when(
-                member,
-                lambda s: any(t.step_id == "review" for t in s.open_tasks),
-                timedelta(seconds=60),
-            )
-            decision = DecideInput(
-                step_id="review", action="approve", role=role, agency=agencies[step], actor=actor,
-                comment="Hồ sơ của chị đầy đủ",
-            )  # fmt: skip
-            await member.execute_update(ProcedureWorkflow.decide, decision)
-        result = await handle.result()
-    assert result.status == CaseStatus.completed, result.reason
-    return code
+    return run.code
 
 
 async def cli(*args: str) -> Result:

@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -25,12 +23,12 @@ from motcua.paperwork.bundle_sheet import BundleControlSheet, build_bundle_contr
 from motcua.paperwork.control_sheet import CITIZEN, render_body, render_markdown, render_text
 from motcua.paperwork.titles import definition_titles
 from motcua.places import place_name
-from motcua.workflows.contracts import CaseState, CaseStatus, DecideInput
-from motcua.workflows.dsl.compile import load_bundle
+from motcua.workflows.contracts import CaseState, CaseStatus
 from motcua.workflows.procedure import ProcedureWorkflow
-from tests.helpers import ROOT, new_worker, start_case, state_when
+from tests.birth_bundle import run_birth_bundle
+from tests.helpers import ROOT, new_worker
 from tests.sandbox_server import sandbox_fixture
-from tests.test_api_end_to_end import OFFICERS, mother_and_agencies
+from tests.test_api_end_to_end import OFFICERS
 from tests.test_paperwork import at, task
 
 sandbox = sandbox_fixture(seed=42, citizens=2_000)
@@ -278,29 +276,10 @@ async def test_control_sheet_of_a_real_birth_bundle(
     local_env: WorkflowEnvironment, worker: Worker, sandbox: str
 ) -> None:
     client = local_env.client
-    mother, agencies = await mother_and_agencies(sandbox)
-    bundle_def, member_defs = load_bundle(ROOT / "procedure_defs/bundles/birth_bundle.yaml")
-    day = datetime.now(UTC) + timedelta(hours=7)
-    code = f"UBND-{mother['commune_code']}-{day:%y%m%d}-{uuid.uuid4().int % 10**8:08d}"
-    dossier = {
-        "mother_pid": mother["mother_pid"],
-        "birth_certificate_no": mother["certificate_no"],
-        "commune_code": mother["commune_code"],
-        "child_name": "Vũ Minh Khang",
-        "primary_care_facility": "Trạm Y tế xã",
-        "head_consent": True,
-    }
-    handle = await start_case(client, worker, bundle_def, dossier, members=member_defs, code=code)
-    for step in ("birth", "residence", "insurance"):
-        _, actor, role = OFFICERS[step]
-        member = client.get_workflow_handle(f"{code}.{step}")
-        await state_when(member, review_open, timedelta(seconds=60))
-        decision = DecideInput(
-            step_id="review", action="approve", role=role, agency=agencies[step], actor=actor
-        )
-        await member.execute_update(ProcedureWorkflow.decide, decision)
-    result = await handle.result()
-    assert result.status == CaseStatus.completed, result.reason
+    bundle_run = await run_birth_bundle(client, worker, sandbox)
+    code, mother, agencies = bundle_run.code, bundle_run.mother, bundle_run.agencies
+    member_defs = bundle_run.members
+    handle = client.get_workflow_handle(code)
 
     # The caller reads the states (the worker is still up to answer for closed cases).
     bundle = await handle.query(ProcedureWorkflow.state)
@@ -317,7 +296,9 @@ async def test_control_sheet_of_a_real_birth_bundle(
     assert reception.agency == f"UBND-{mother['commune_code']}"
     words = place_name(mother["commune_code"])
     assert reception.handed_to == f"Bộ phận Một cửa (Ủy ban nhân dân {words})"
-    assert reception.procedure_title == bundle_def.definition.title  # from its file, by hash
+    assert (
+        reception.procedure_title == bundle_run.definition.definition.title
+    )  # from its file, by hash
     assert [r.member for r in handoffs[:1]] == ["birth"]  # the others wait for its child id
     assert sorted(r.member for r in handoffs) == ["birth", "insurance", "residence"]
     assert [r.no for r in sheet.rows] == [1, 2, 3, 4]
