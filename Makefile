@@ -71,6 +71,8 @@ bench: venv sysdeps
 	$(BIN)/python bench/api_submit.py
 	$(BIN)/python bench/inbox_query.py
 	$(BIN)/python bench/audit_append.py
+	$(BIN)/python bench/replay_rate.py
+	$(BIN)/python bench/audit_sizes.py
 	$(BIN)/python bench/sandbox_lookup.py
 	$(BIN)/python bench/sign_certificate.py --runs 10
 
