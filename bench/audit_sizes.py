@@ -8,8 +8,8 @@ fixture runs one: Temporal's dev server from the venv's `temporal` with motcua's
 attributes, an SMTP sink, and per case the sandbox registries in a subprocess of their own
 (the fixture's mother, whose birth certificate a sandbox registers only once) and the
 product's worker (`motcua.worker.build_worker(..., short_lived=True)`, so the cases'
-archiving is finished before it stops); each member's officer approves its review through
-the `decide` Update.
+archiving is finished before it stops); tests/birth_bundle.py submits each bundle and has
+each member's officer approve its review through the `decide` Update.
 Everything is written under a temporary MOTCUA_DATA_DIR, removed at the end.
 
 Then, per bundle case (its tree: the bundle and its three members):
@@ -35,7 +35,7 @@ import tempfile
 import time
 import uuid
 import zipfile
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +47,6 @@ os.environ.setdefault("MOTCUA_CODEC_KEYS", "test:bW90Y3VhLXRlc3Qta2V5LW5vdC1mb3I
 
 from temporalio.client import Client  # noqa: E402
 from temporalio.testing import WorkflowEnvironment  # noqa: E402
-from temporalio.worker import Worker  # noqa: E402
 
 from motcua.audit import archive  # noqa: E402
 from motcua.audit.evidence import export_case  # noqa: E402
@@ -55,49 +54,12 @@ from motcua.audit.store import get_archive  # noqa: E402
 from motcua.smtp_sink import running_sink  # noqa: E402
 from motcua.temporal import data_converter  # noqa: E402
 from motcua.worker import build_worker  # noqa: E402
-from motcua.workflows.contracts import SEARCH_ATTRIBUTES, CaseStatus, DecideInput  # noqa: E402
-from motcua.workflows.dsl.compile import load_bundle  # noqa: E402
-from motcua.workflows.procedure import ProcedureWorkflow  # noqa: E402
-from tests.helpers import start_case, state_when  # noqa: E402
+from motcua.workflows.contracts import SEARCH_ATTRIBUTES  # noqa: E402
+from tests.birth_bundle import MEMBERS, run_birth_bundle  # noqa: E402
 from tests.sandbox_server import sandbox_server  # noqa: E402
-from tests.test_api_end_to_end import OFFICERS, mother_and_agencies  # noqa: E402
 
 BIN = Path(sys.executable).parent
-MEMBERS = ("birth", "residence", "insurance")
 ARCHIVE_FILES = ("history.json", "definition.json", "record.json")
-REVIEW_WAIT = timedelta(seconds=90)
-
-
-async def run_bundle(client: Client, worker: Worker, sandbox: str) -> str:
-    """One birth bundle approved by its three agencies, to completion: its dossier code."""
-    mother, agencies = await mother_and_agencies(sandbox)
-    bundle_def, member_defs = load_bundle(ROOT / "procedure_defs/bundles/birth_bundle.yaml")
-    day = datetime.now(UTC) + timedelta(hours=7)
-    code = f"UBND-{mother['commune_code']}-{day:%y%m%d}-{uuid.uuid4().int % 10**8:08d}"
-    dossier = {
-        "mother_pid": mother["mother_pid"],
-        "birth_certificate_no": mother["certificate_no"],
-        "commune_code": mother["commune_code"],
-        "child_name": "Vũ Minh Khang",
-        "primary_care_facility": "Trạm Y tế xã",
-        "head_consent": True,
-    }
-    handle = await start_case(client, worker, bundle_def, dossier, members=member_defs, code=code)
-    for step in MEMBERS:
-        _, actor, role = OFFICERS[step]
-        member = client.get_workflow_handle(f"{code}.{step}")
-        await state_when(
-            member, lambda s: any(t.step_id == "review" for t in s.open_tasks), REVIEW_WAIT
-        )
-        decision = DecideInput(
-            step_id="review", action="approve", role=role, agency=agencies[step], actor=actor,
-            comment="Hồ sơ của chị đầy đủ",
-        )  # fmt: skip
-        await member.execute_update(ProcedureWorkflow.decide, decision)
-    result = await handle.result()
-    if result.status != CaseStatus.completed:
-        raise RuntimeError(f"bundle case ended {result.status.value}, not completed")
-    return code
 
 
 def archive_sizes(code: str) -> dict[str, Any]:
@@ -207,7 +169,10 @@ async def one_case(client: Client) -> str:
             os.environ.pop(f"MOTCUA_{name}_URL", None)
         task_queue = f"bench-sizes-{uuid.uuid4()}"
         async with build_worker(client, task_queue=task_queue, short_lived=True) as worker:
-            return await run_bundle(client, worker, sandbox)
+            bundle = await run_birth_bundle(
+                client, worker, sandbox, comment="Hồ sơ của chị đầy đủ", wait=90
+            )
+            return bundle.code
 
 
 async def measure(cases: int) -> dict[str, Any]:
