@@ -131,7 +131,8 @@ async def case_files(history: WorkflowHistory) -> CaseFiles:
     else:
         raise ArchiveMissing(f"case {facts.dossier_code}: its start input names no definition")
     base = folder(facts.dossier_code, facts.run_id)
-    history_bytes = history.to_json().encode()
+    # Compact: a quarter smaller than protobuf's indented JSON, the same format.
+    history_bytes = json.dumps(history.to_json_dict(), separators=(",", ":")).encode()
     definition_bytes = canonical(compiled.definition)
     record = ArchiveRecord(
         dossier_code=facts.dossier_code,

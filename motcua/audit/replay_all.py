@@ -12,11 +12,12 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator
 from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime
 
 from pydantic import BaseModel
+from temporalio.api.history.v1 import History
 from temporalio.client import Client, WorkflowHistory
 
 from motcua.audit import archive
@@ -69,11 +70,12 @@ async def gather_histories(
 async def replay_many(histories: list[tuple[WorkflowHistory, Source]], jobs: int = 1) -> Summary:
     began = time.perf_counter()
     if jobs <= 1 or len(histories) < 2:
-        reports = await _replay_share([(h.workflow_id, h.to_json(), s) for h, s in histories])
+        reports = await _replay_share(histories)
     else:
-        shares: list[list[tuple[str, str, Source]]] = [[] for _ in range(jobs)]
+        # To the processes as protobuf bytes: a twentieth of the time JSON takes both ways.
+        shares: list[list[tuple[str, bytes, Source]]] = [[] for _ in range(jobs)]
         for i, (h, s) in enumerate(histories):
-            shares[i % jobs].append((h.workflow_id, h.to_json(), s))
+            shares[i % jobs].append((h.workflow_id, _serialized(h), s))
         loop = asyncio.get_running_loop()
         # Spawned, not forked: Temporal's runtime refuses to run in a forked copy of itself.
         spawn = multiprocessing.get_context("spawn")
@@ -85,13 +87,17 @@ async def replay_many(histories: list[tuple[WorkflowHistory, Source]], jobs: int
     return Summary(reports=reports, seconds=time.perf_counter() - began, jobs=max(jobs, 1))
 
 
-def _replay_in_process(share: list[tuple[str, str, Source]]) -> list[dict[str, object]]:
-    return [r.model_dump() for r in asyncio.run(_replay_share(share))]
+def _serialized(history: WorkflowHistory) -> bytes:
+    return History(events=history.events).SerializeToString()
 
 
-async def _replay_share(share: Iterable[tuple[str, str, Source]]) -> list[ReplayReport]:
+def _replay_in_process(share: list[tuple[str, bytes, Source]]) -> list[dict[str, object]]:
+    items = [(WorkflowHistory(w, list(History.FromString(data).events)), s) for w, data, s in share]
+    return [r.model_dump() for r in asyncio.run(_replay_share(items))]
+
+
+async def _replay_share(items: list[tuple[WorkflowHistory, Source]]) -> list[ReplayReport]:
     """One Replayer worker for the whole share; each divergence explained afterwards."""
-    items = [(WorkflowHistory.from_json(w, text), s) for w, text, s in share]
     r = new_replayer()
 
     async def stream() -> AsyncIterator[WorkflowHistory]:
