@@ -233,6 +233,7 @@ async def test_export_verifies_and_every_tampering_is_named(
             assert text in result.output, (label, result.output)
 
 
+@pytest.mark.timeout(240)
 async def test_a_case_temporal_no_longer_has_replays_from_the_archive(
     local_env: WorkflowEnvironment, bundle: str
 ) -> None:
@@ -245,7 +246,7 @@ async def test_a_case_temporal_no_longer_has_replays_from_the_archive(
             workflow_execution=WorkflowExecution(workflow_id=code, run_id=described.run_id),
         )
     )
-    for _ in range(300):  # deletion is asynchronous
+    for _ in range(1200):  # deletion is asynchronous (a system workflow; slow under load)
         try:
             await client.get_workflow_handle(code).fetch_history()
         except RPCError as e:
@@ -253,7 +254,7 @@ async def test_a_case_temporal_no_longer_has_replays_from_the_archive(
                 break
         await asyncio.sleep(0.1)
     else:
-        pytest.fail(f"Temporal still has {code} 30 s after deleting it")
+        pytest.fail(f"Temporal still has {code} 120 s after deleting it")
     history, source = await load_history(client, code)
     assert source == "archive"
     result = await cli("replay", code, *server(local_env))

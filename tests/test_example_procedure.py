@@ -47,7 +47,7 @@ async def test_example_approved_issues_document_and_notifies(ts_env: WorkflowEnv
     assert sorted(m.subject for m in mails) == sorted(
         [f"Tiếp nhận hồ sơ {dossier_code}", f"Có kết quả giải quyết hồ sơ {dossier_code}"]
     )
-    assert 50 < len(history.events) < 100  # the happy path's size, reported in the notes
+    assert 50 < len(history.events) < 120  # the happy path's size (its workflow tasks vary)
 
 
 async def test_example_rejected_compensates_register(ts_env: WorkflowEnvironment) -> None:
