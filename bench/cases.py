@@ -42,15 +42,15 @@ BIRTH = ROOT / "procedure_defs/civil_status/birth_registration.yaml"
 DOSSIER: dict[str, Any] = {
     "mother_pid": "001194000123",
     "birth_certificate_no": "CS-2026-0001234",
-    "commune_code": "00001",
+    "commune_code": "00070",
     "child_name": "Nguyễn Minh An",
 }
 APPROVE = DecideInput(
     step_id="review",
     action="approve",
     role="civil_status_officer",
-    agency="UBND-00001",
-    actor="cb.hotich.00001",
+    agency="UBND-00070",
+    actor="cb.hotich.00070",
 )
 POLL = 0.2  # seconds between two looks at the inbox (or at one case)
 
@@ -221,7 +221,7 @@ class Side:
 
 def codes(engine: str, tag: str, n: int) -> list[str]:
     """Dossier-code-like workflow ids of the same length for both engines."""
-    return [f"UBND-00001-{engine[0]}{tag}-{i:05d}" for i in range(n)]
+    return [f"UBND-00070-{engine[0]}{tag}-{i:05d}" for i in range(n)]
 
 
 # ---------------------------------------------------------------- histories

@@ -129,7 +129,7 @@ async def supplement_case(
     Temporal's warnings, given the happy path's events and bytes."""
     cases = engine.cases
     assert isinstance(cases, c.EngineCases)
-    handle = await cases.start(f"UBND-00001-supp-{uuid.uuid4().hex[:6]}")
+    handle = await cases.start(f"UBND-00070-supp-{uuid.uuid4().hex[:6]}")
     await c.wait_until_waiting(cases, handle)
     for n in range(1, rounds + 1):
         await cases.ask_supplement(handle, n)

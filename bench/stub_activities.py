@@ -34,8 +34,8 @@ VN = ZoneInfo("Asia/Ho_Chi_Minh")
 DUE_AFTER = timedelta(days=10)
 COMMUNE = Address(
     street="Số 12 ngõ 34 phố Trần Phú",
-    commune_code="00001",
-    commune_name="Phường Ba Đình",
+    commune_code="00070",  # a commune of today's list (places.py): the paperwork names it
+    commune_name="Phường Hoàn Kiếm",
     province_code="01",
     province_name="Thành phố Hà Nội",
 )
