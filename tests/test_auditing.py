@@ -25,6 +25,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from motcua.audit import archive, log
 from motcua.audit.replay import history_from_file, load_history, replay
+from motcua.audit.store import DirectoryArchive, get_archive
 from motcua.cli import main
 from motcua.workflows.procedure import ProcedureWorkflow
 from tests.birth_bundle import MEMBERS, run_birth_bundle
@@ -92,6 +93,27 @@ async def test_a_closed_case_is_archived_with_its_facts(
     # Archiving again writes nothing and changes nothing.
     again, written = await archive.archive_case(local_env.client, bundle)
     assert not written and again == top
+    result = await cli("archive", bundle, *server(local_env))
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines() == [
+        f"{bundle}: already archived (completed)",
+        "1 cases, 0 archived now, 0 could not be",
+    ]
+
+    # A case whose archiving was lost is archived by the command, the same as it would be.
+    residence = archive.latest(f"{bundle}.residence")
+    assert residence is not None
+    store = get_archive()
+    assert isinstance(store, DirectoryArchive)
+    folder = store.root / archive.folder(residence.dossier_code, residence.run_id)
+    for file in folder.iterdir():
+        file.unlink()
+    assert archive.latest(residence.dossier_code) is None
+    result = await cli("archive", residence.dossier_code, *server(local_env))
+    assert result.exit_code == 0, result.output
+    assert f"{residence.dossier_code}: archived (completed)" in result.output
+    rewritten = archive.latest(residence.dossier_code)
+    assert rewritten == residence.model_copy(update={"archived_at": rewritten.archived_at})  # type: ignore[union-attr]
 
 
 # ---------------------------------------------------------------- replay
