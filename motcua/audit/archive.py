@@ -47,6 +47,7 @@ from motcua.workflows.archiving import (
 )
 from motcua.workflows.contracts import canonical
 
+POLL = 0.05  # seconds between two looks at a case that is closing
 FORMAT: Literal["motcua-archive/1"] = "motcua-archive/1"
 
 
@@ -93,13 +94,23 @@ def _file(key: str, data: bytes) -> ArchivedFile:
 
 
 async def archive_case(
-    client: Client, code: str, run_id: str | None = None, *, archive: ArchiveStore | None = None
+    client: Client,
+    code: str,
+    run_id: str | None = None,
+    *,
+    archive: ArchiveStore | None = None,
+    wait: float = 0.0,
 ) -> tuple[ArchiveRecord, bool]:
     """Archive the closed case `code` (its latest run, or `run_id`): (record, written).
-    CaseStillOpen while it runs."""
+    CaseStillOpen if it still runs after `wait` seconds."""
     store = archive or get_archive()
     handle = client.get_workflow_handle(code, run_id=run_id)
     described = await handle.describe()
+    for _ in range(int(wait / POLL)):
+        if described.status != WorkflowExecutionStatus.RUNNING:
+            break
+        await asyncio.sleep(POLL)
+        described = await handle.describe()
     if described.status == WorkflowExecutionStatus.RUNNING:
         raise CaseStillOpen(f"case {code} is still running; it is archived once it closes")
     base = folder(code, described.run_id)
@@ -228,7 +239,10 @@ def all_records(archive: ArchiveStore | None = None) -> list[ArchiveRecord]:
 async def write_case(case: ArchiveInput) -> ArchiveReceipt:
     """Archive the case once it has closed (retried until it has, and until it is written)."""
     try:
-        record, written = await archive_case(activity.client(), case.dossier_code, case.run_id)
+        # The case is closing as this runs: a few looks spare it a failed attempt (and the
+        # warning the SDK logs for it) in nearly every case.
+        client = activity.client()
+        record, written = await archive_case(client, case.dossier_code, case.run_id, wait=2.0)
     except CaseStillOpen as e:
         raise ApplicationError(
             str(e), type="CaseStillOpen", next_retry_delay=timedelta(milliseconds=200)
