@@ -142,8 +142,11 @@ async def case_files(history: WorkflowHistory) -> CaseFiles:
     else:
         raise ArchiveMissing(f"case {facts.dossier_code}: its start input names no definition")
     base = folder(facts.dossier_code, facts.run_id)
-    # Compact: a quarter smaller than protobuf's indented JSON, the same format.
-    history_bytes = json.dumps(history.to_json_dict(), separators=(",", ":")).encode()
+    # Compact (a quarter smaller than protobuf's indented JSON, the same format) and with
+    # sorted keys: protobuf maps (search attributes, headers) come in no given order, and
+    # the same history must give the same bytes when it is archived again.
+    history_json = json.dumps(history.to_json_dict(), separators=(",", ":"), sort_keys=True)
+    history_bytes = history_json.encode()
     definition_bytes = canonical(compiled.definition)
     record = ArchiveRecord(
         dossier_code=facts.dossier_code,
