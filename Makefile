@@ -73,6 +73,7 @@ bench: venv sysdeps
 	$(BIN)/python bench/audit_append.py
 	$(BIN)/python bench/replay_rate.py
 	$(BIN)/python bench/audit_sizes.py
+	$(BIN)/python bench/case_costs.py
 	$(BIN)/python bench/sandbox_lookup.py
 	$(BIN)/python bench/sign_certificate.py --runs 10
 
