@@ -30,7 +30,7 @@ import sys
 import tempfile
 import threading
 import time
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -45,7 +45,7 @@ from sqlalchemy.exc import IntegrityError  # noqa: E402
 from motcua import db  # noqa: E402
 from motcua.audit import log  # noqa: E402
 from motcua.audit.keyed import text_ref  # noqa: E402
-from tests.databases import postgres_missing, throwaway_postgres  # noqa: E402
+from tests.databases import bench_databases  # noqa: E402
 
 CODE = "UBND-00070-261123-0042"
 CITIZEN = "001203000123"
@@ -195,20 +195,10 @@ def main() -> None:
     if args.quick:
         args.appends, args.rounds, args.verify_entries = 200, 2, 2_000
     wanted = args.backends.split(",")
-    skipped: dict[str, str] = {}
     with ExitStack() as stack:
         stack.callback(shutil.rmtree, WORK, ignore_errors=True)
-        backends = []
-        if "sqlite" in wanted:
-            backends.append(Backend("SQLite", f"sqlite:///{WORK / 'audit.db'}"))
-        if "postgres" in wanted:
-            reason = postgres_missing()
-            if reason:
-                skipped["PostgreSQL"] = reason
-                print(f"PostgreSQL skipped: {reason}")
-            else:
-                url = stack.enter_context(contextmanager(throwaway_postgres)())
-                backends.append(Backend("PostgreSQL", url))
+        found, skipped = bench_databases(stack, wanted, WORK / "audit.db")
+        backends = [Backend(name, url) for name, url in found]
         load = os.getloadavg()
         for r in range(-1, args.rounds):
             for b in backends if r % 2 == 0 else backends[::-1]:

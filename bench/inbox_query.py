@@ -65,7 +65,7 @@ from motcua.api.app import create_app  # noqa: E402
 from motcua.api.identity import issue_token  # noqa: E402
 from motcua.readmodel import inbox  # noqa: E402
 from motcua.readmodel.tables import PROJECTED  # noqa: E402
-from tests.databases import postgres_missing, throwaway_postgres  # noqa: E402
+from tests.databases import bench_databases  # noqa: E402
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 LIMIT = 50
@@ -319,20 +319,10 @@ def main() -> None:
         args.runs, args.deep = 20, 3
     queries = kinds(args.deep)
     wanted = args.backends.split(",")
-    skipped: dict[str, str] = {}
     with ExitStack() as stack:
         stack.callback(shutil.rmtree, WORK, ignore_errors=True)
-        backends = []
-        if "sqlite" in wanted:
-            backends.append(Backend("SQLite", f"sqlite:///{WORK / 'inbox.db'}"))
-        if "postgres" in wanted:
-            reason = postgres_missing()
-            if reason:
-                skipped["PostgreSQL"] = reason
-                print(f"PostgreSQL skipped: {reason}")
-            else:
-                url = stack.enter_context(contextmanager(throwaway_postgres)())
-                backends.append(Backend("PostgreSQL", url))
+        found, skipped = bench_databases(stack, wanted, WORK / "inbox.db")
+        backends = [Backend(name, url) for name, url in found]
         load = os.getloadavg()
         for b in backends:
             print(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import pytest
@@ -63,3 +64,24 @@ def database(
     for url in throwaway_postgres():
         monkeypatch.setenv("DATABASE_URL", url)
         yield url
+
+
+def bench_databases(
+    stack: ExitStack, wanted: list[str], sqlite_file: Path
+) -> tuple[list[tuple[str, str]], dict[str, str]]:
+    """For the benchmarks: (name, URL) of each of `wanted` ("sqlite", "postgres") this
+    machine has, a throw-away PostgreSQL database dropped when `stack` closes, and why any
+    wanted one was skipped (printed)."""
+    found: list[tuple[str, str]] = []
+    skipped: dict[str, str] = {}
+    if "sqlite" in wanted:
+        found.append(("SQLite", f"sqlite:///{sqlite_file}"))
+    if "postgres" in wanted:
+        reason = postgres_missing()
+        if reason:
+            skipped["PostgreSQL"] = reason
+        else:
+            found.append(("PostgreSQL", stack.enter_context(contextmanager(throwaway_postgres)())))
+    for name, reason in skipped.items():
+        print(f"{name} skipped: {reason}")  # noqa: T201 - the benchmarks' own output
+    return found, skipped
