@@ -5,6 +5,7 @@ deliberately changed workflow), the evidence bundle and its tampering, and the a
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import json
 import os
@@ -289,3 +290,12 @@ async def test_a_case_temporal_no_longer_has_replays_from_the_archive(
 def test_a_golden_history_file_replays() -> None:
     path = sorted((ROOT / "tests/histories").glob("birth_bundle_approved.v10.json"))[0]
     assert history_from_file(path).workflow_id == path.stem
+
+
+async def test_a_history_whose_key_is_missing_says_which(monkeypatch: pytest.MonkeyPatch) -> None:
+    path = ROOT / "tests/histories/birth_bundle_approved.birth.v10.json"
+    monkeypatch.setenv("MOTCUA_CODEC_KEYS", "other:" + base64.b64encode(b"k" * 32).decode())
+    report = await replay(history_from_file(path), "file")
+    assert report.outcome == "failed"
+    assert report.message is not None
+    assert "encrypted with key 'test', which is not configured" in report.message

@@ -37,6 +37,7 @@ from temporalio.workflow import NondeterminismError
 
 from motcua.audit import archive
 from motcua.audit.history import event_name
+from motcua.codec import CodecKeyError, PayloadDecryptionError
 from motcua.temporal import data_converter
 from motcua.worker import workflow_runner
 from motcua.workflows.archiving import CaseArchiveWorkflow
@@ -176,6 +177,10 @@ async def _explain(
     report: ReplayReport, history: WorkflowHistory, failure: Exception, r: Replayer
 ) -> None:
     report.message = _message(failure)
+    unreadable = await _unreadable(history)
+    if unreadable:  # the replay saw only "Encoded failure": say which key is missing
+        report.outcome, report.message = "failed", unreadable
+        return
     if not isinstance(failure, NondeterminismError):
         report.outcome = "failed"  # the code raised, or a payload could not be decoded
         return
@@ -184,6 +189,16 @@ async def _explain(
     if found is not None:
         report.event_id, report.event_type = found.event_id, event_name(found)
         report.step_id = await _step_of(history, found.event_id)
+
+
+async def _unreadable(history: WorkflowHistory) -> str | None:
+    """Why the history's payloads cannot be decoded here (a codec key missing), or None."""
+    started = history.events[0].workflow_execution_started_event_attributes
+    try:
+        await data_converter().decode(list(started.input.payloads))
+    except (PayloadDecryptionError, CodecKeyError) as e:
+        return f"cannot decode the history's payloads: {e}"
+    return None
 
 
 def _message(failure: Exception) -> str:
