@@ -76,6 +76,7 @@ def replay(
         from motcua.audit import replay as r
         from motcua.audit.replay_all import gather_histories, replay_many
 
+        elapsed = 0.0  # --all: the whole run's wall time
         if file is not None:
             try:
                 reports = [await r.replay(r.history_from_file(file), "file")]
@@ -93,7 +94,7 @@ def replay(
             client = await _connected(address, namespace, archive_only)
             histories = await gather_histories(client, _since(since))
             summary = await replay_many(histories, jobs)
-            reports = summary.reports
+            reports, elapsed = summary.reports, summary.seconds
             audited("replay", None, {"cases": len(reports), "diverged": len(summary.diverged)})
         bad = [x for x in reports if x.outcome != "deterministic"]
         if as_json:
@@ -102,10 +103,9 @@ def replay(
             for x in reports if (code or file) else bad:
                 click.echo(x.line())
             if all_:
-                seconds = sum(x.seconds for x in reports)
                 click.echo(
                     f"{len(reports)} histories replayed, {len(reports) - len(bad)} deterministic, "
-                    f"{len(bad)} not ({jobs} jobs, {seconds:.1f} s of replay)"
+                    f"{len(bad)} not ({jobs} jobs, {elapsed:.1f} s)"
                 )
         if bad:
             raise SystemExit(1)
