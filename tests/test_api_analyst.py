@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +19,12 @@ from click.testing import CliRunner
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from motcua.api.app import create_app
 from motcua.api.identity import issue_token
 from motcua.cases import starting
 from motcua.cli import main
 from motcua.workflows.contracts import CaseStatus
 from motcua.workflows.procedure import ProcedureWorkflow
+from tests.api_client import open_api
 from tests.helpers import ROOT, eventually, new_worker, state_when
 
 BROKEN = ROOT / "tests" / "broken" / "mixed_mistakes.yaml"
@@ -89,16 +88,6 @@ def catalogue(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Catalogue:
     for name in ("DATABASE_URL", "MOTCUA_JWKS_URL", "MOTCUA_JWT_PUBLIC_KEY", "MOTCUA_JWT_ISSUER"):
         monkeypatch.delenv(name, raising=False)
     return Catalogue(tmp_path / "procedure_defs")
-
-
-@asynccontextmanager
-async def open_api(temporal: Client | None = None) -> AsyncIterator[httpx.AsyncClient]:
-    """The API in this event loop; without Temporal, running cases are not counted."""
-    app = create_app(connect_temporal=False)
-    app.state.temporal = temporal
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://api", timeout=60) as c:
-        yield c
 
 
 @pytest_asyncio.fixture

@@ -32,6 +32,7 @@ from motcua.cli.token import token
 from motcua.workflows.contracts import CaseStatus, DecideInput
 from motcua.workflows.dsl.compile import load_procedure
 from motcua.workflows.procedure import ProcedureWorkflow
+from tests.api_client import open_api
 from tests.helpers import ROOT, new_worker, start_case, state_when
 from tests.sandbox_server import sandbox_fixture
 from tests.test_api_end_to_end import OFFICERS, mother_and_agencies
@@ -91,10 +92,7 @@ async def case(
             result = await handle.result()
         assert result.status == CaseStatus.completed, result.reason
         personal = {mother["mother_pid"], person["full_name"], CHILD, result.output["child_pid"]}
-        app = create_app(connect_temporal=False)
-        app.state.temporal = client
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://api", timeout=60) as c:
+        async with open_api(client) as c:
             yield Case(code, personal, c)
     db.dispose_engines()
 

@@ -30,7 +30,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from motcua import db, pki
-from motcua.api.app import create_app
+from tests.api_client import open_api
 from tests.helpers import eventually, new_worker
 from tests.sandbox_server import sandbox_fixture
 
@@ -80,10 +80,7 @@ async def worker(
 
 @pytest_asyncio.fixture
 async def api(local_env: WorkflowEnvironment, worker: Worker) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(connect_temporal=False)
-    app.state.temporal = local_env.client
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://motcua", timeout=60) as c:
+    async with open_api(local_env.client) as c:
         yield c
 
 

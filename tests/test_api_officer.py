@@ -18,11 +18,11 @@ from click.testing import CliRunner, Result
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from motcua.api.app import create_app
 from motcua.api.identity import case_trust, issue_token
 from motcua.cli import main
 from motcua.workflows.contracts import CaseResult, CaseStatus
 from motcua.worklists.overdue import overdue
+from tests.api_client import open_api
 from tests.helpers import TEST_HEADER, compiled, eventually, new_worker, start_case, state_when
 from tests.sandbox_server import sandbox_fixture
 
@@ -68,10 +68,7 @@ def officer(agency: str, sub: str = "cb.hotich.01", roles: tuple[str, ...] = ())
 @pytest_asyncio.fixture
 async def api(local_env: WorkflowEnvironment) -> AsyncIterator[httpx.AsyncClient]:
     """The API in this event loop, holding the test server's client."""
-    app = create_app(connect_temporal=False)
-    app.state.temporal = local_env.client
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://api", timeout=60) as c:
+    async with open_api(local_env.client) as c:
         yield c
 
 

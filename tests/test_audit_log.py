@@ -26,13 +26,13 @@ from temporalio.testing import WorkflowEnvironment
 from motcua import db
 from motcua.activities.documents import IssuedDocumentRow
 from motcua.activities.store import get_store
-from motcua.api.app import create_app
 from motcua.api.identity import case_trust, issue_token
 from motcua.api.submissions import Submission
 from motcua.audit.keyed import pseudonym
 from motcua.audit.log import GENESIS, AuditEntry, entries, record, verify
 from motcua.cli import main
 from motcua.workflows.contracts import CaseStatus
+from tests.api_client import open_api
 from tests.helpers import compiled, new_worker, start_case, state_when
 
 PID = "001203000123"
@@ -218,10 +218,7 @@ steps:
 
 @pytest_asyncio.fixture
 async def api(local_env: WorkflowEnvironment) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(connect_temporal=False)
-    app.state.temporal = local_env.client
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://api", timeout=60) as c:
+    async with open_api(local_env.client) as c:
         yield c
 
 
